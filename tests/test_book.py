@@ -1,0 +1,56 @@
+"""Execute every chapter with papermill (CI parameter set) and build the book from the results.
+
+This is the slow end-to-end test: it fails on any notebook error and on any Sphinx warning.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    subprocess.run(
+        [sys.executable, str(ROOT / "book" / "build.py"), "--profile", "ci", "--out", str(out)],
+        check=True,
+    )
+    return out
+
+
+def _chapters():
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    return [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+
+
+@pytest.mark.book
+def test_every_chapter_executes_and_renders(built_book):
+    html = built_book / "_build" / "html"
+    assert (html / "index.html").is_file()
+    for chapter in _chapters():
+        executed = json.loads((built_book / "src" / f"{chapter}.ipynb").read_text())
+        code = [c for c in executed["cells"] if c["cell_type"] == "code"]
+        assert code, f"{chapter} has no code cell"
+        errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+        assert not errors
+        assert any(o.get("data", {}).get("image/png") for c in code for o in c["outputs"]), (
+            f"{chapter} produced no figure"
+        )
+        page = (html / f"{chapter}.html").read_text()
+        assert "Summary" in page and "<img" in page
+
+
+@pytest.mark.book
+def test_notebook_sources_have_no_outputs_and_a_parameters_cell():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c["outputs"] and c["execution_count"] is None for c in code), path.name
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"

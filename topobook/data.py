@@ -1,0 +1,323 @@
+"""Data: the ISBI 2012 EM stack, a synthetic EM-like data set, and a seeded patch sampler.
+
+Conventions used everywhere in topobook:
+
+* images are ``float32`` arrays in ``[0, 1]`` of shape ``(H, W)`` or ``(N, H, W)``;
+* masks are ``uint8`` arrays with values in ``{0, 1}``: **1 = cell interior (foreground)**,
+  **0 = membrane (background)**. The ISBI label files store 255 for cell interior and 0 for
+  membrane, so a mask is ``label // 255``.
+
+The ISBI files are looked up, in order, in
+
+1. the folder named by the environment variable ``TOPOBOOK_DATA``;
+2. ``../shared/data/isbi2012`` beside the repository (where the project's machines keep it);
+3. pooch's cache, downloading from pinned public URLs on first use.
+
+Every file is checked against its sha256 before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ISBI_SHAPE = (512, 512)
+ISBI_N_SLICES = 30
+# The public snapshot the files come from: repository zhixuhao/unet at a fixed commit. The files
+# there are named N.png; we keep them as NN.png (see ../shared/data/isbi2012/README.md).
+ISBI_BASE_URL = (
+    "https://raw.githubusercontent.com/zhixuhao/unet/"
+    "b45af4d458437d8281cc218a07fd4380818ece4a/data/membrane/"
+)
+DEFAULT_TRAIN_SLICES = tuple(range(0, 24))
+DEFAULT_EVAL_SLICES = tuple(range(24, 30))
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+_SHARED_DATA = _REPO_ROOT.parent / "shared" / "data" / "isbi2012"
+
+
+class DataFileError(RuntimeError):
+    """A data file is missing or does not have the expected content."""
+
+
+@cache
+def isbi_registry() -> dict[str, str]:
+    """The sha256 of every ISBI file, keyed by relative path (``train/images/00.png`` ...)."""
+    text = (Path(__file__).with_name("isbi2012.sha256")).read_text()
+    registry = {}
+    for line in text.splitlines():
+        if line.strip():
+            digest, name = line.split()
+            registry[name] = digest
+    return registry
+
+
+def isbi_url(name: str) -> str:
+    """Pinned download URL of one ISBI file: ``train/labels/07.png`` -> ``.../train/label/7.png``."""
+    parts = name.split("/")
+    index = int(parts[-1].removesuffix(".png"))
+    upstream = {
+        ("train", "images"): f"train/image/{index}.png",
+        ("train", "labels"): f"train/label/{index}.png",
+        ("test", "images"): f"test/{index}.png",
+    }[(parts[0], parts[1])]
+    return ISBI_BASE_URL + upstream
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_file(path: Path, name: str) -> Path:
+    expected = isbi_registry()[name]
+    actual = _sha256(path)
+    if actual != expected:
+        raise DataFileError(
+            f"ISBI file {path} is corrupted: sha256 {actual[:12]}... instead of "
+            f"{expected[:12]}.... "
+            "Delete it and run again to download a fresh copy (or restore it from "
+            "../shared/data/isbi2012)."
+        )
+    return path
+
+
+def _local_folders() -> list[tuple[str, Path]]:
+    folders = []
+    if os.environ.get("TOPOBOOK_DATA"):
+        folders.append(("TOPOBOOK_DATA", Path(os.environ["TOPOBOOK_DATA"])))
+    folders.append(("shared", _SHARED_DATA))
+    return folders
+
+
+def isbi_file(name: str, download: bool = True) -> Path:
+    """Path of one verified ISBI file, e.g. ``isbi_file("train/images/00.png")``.
+
+    Raises :class:`DataFileError` when the file is corrupted, or missing and ``download`` is off.
+    """
+    if name not in isbi_registry():
+        raise KeyError(f"{name!r} is not an ISBI 2012 file; names look like 'train/images/00.png'")
+    for origin, folder in _local_folders():
+        path = folder / name
+        if path.is_file():
+            return _check_file(path, name)
+        if origin == "TOPOBOOK_DATA":
+            raise DataFileError(
+                f"TOPOBOOK_DATA={folder} has no file {name}. Point TOPOBOOK_DATA at a folder laid "
+                "out like ../shared/data/isbi2012 (train/images, train/labels, test/images), "
+                "or unset it to download the data."
+            )
+    if not download:
+        raise DataFileError(
+            f"ISBI file {name} is not available locally and download=False. Set TOPOBOOK_DATA "
+            "to a folder holding the data, or allow the download."
+        )
+    return _fetch(name)
+
+
+def _fetch(name: str) -> Path:
+    import pooch  # only needed when downloading
+
+    fetcher = pooch.create(
+        path=pooch.os_cache("topobook") / "isbi2012",
+        base_url=ISBI_BASE_URL,
+        registry={k: f"sha256:{v}" for k, v in isbi_registry().items()},
+        urls={k: isbi_url(k) for k in isbi_registry()},
+    )
+    try:
+        return Path(fetcher.fetch(name, progressbar=False))
+    except ValueError as err:  # pooch's hash mismatch
+        raise DataFileError(
+            f"Downloaded ISBI file {name} does not match its sha256 ({err}). Delete "
+            f"{pooch.os_cache('topobook')} and try again."
+        ) from err
+
+
+def _read_png(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        if im.mode != "L":
+            raise DataFileError(f"{path} is in PNG mode {im.mode!r}, expected 8-bit grayscale 'L'")
+        array = np.asarray(im, dtype=np.uint8)
+    if array.shape != ISBI_SHAPE:
+        raise DataFileError(f"{path} has shape {array.shape}, expected {ISBI_SHAPE}")
+    return array
+
+
+def _check_slices(slices: Sequence[int]) -> list[int]:
+    slices = [int(s) for s in slices]
+    bad = [s for s in slices if not 0 <= s < ISBI_N_SLICES]
+    if bad:
+        raise ValueError(f"slice indices must lie in 0..{ISBI_N_SLICES - 1}, got {bad}")
+    return slices
+
+
+def load_isbi(
+    slices: Sequence[int] = range(ISBI_N_SLICES), split: str = "train", download: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load ISBI 2012 slices.
+
+    Returns ``(images, masks)``: images ``(N, 512, 512)`` float32 in ``[0, 1]``; masks
+    ``(N, 512, 512)`` uint8 in ``{0, 1}`` with 1 = cell interior, or ``None`` for ``split="test"``
+    (the challenge never published test labels).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    slices = _check_slices(slices)
+    images = (
+        np.stack(
+            [_read_png(isbi_file(f"{split}/images/{s:02d}.png", download)) for s in slices]
+        ).astype(np.float32)
+        / 255.0
+    )
+    if split == "test":
+        return images, None
+    labels = np.stack([_read_png(isbi_file(f"train/labels/{s:02d}.png", download)) for s in slices])
+    if not np.isin(labels, (0, 255)).all():
+        raise DataFileError("ISBI labels must be strictly binary {0, 255}")
+    return images, (labels // 255).astype(np.uint8)
+
+
+def train_eval_split(
+    train_slices: Sequence[int] = DEFAULT_TRAIN_SLICES,
+    eval_slices: Sequence[int] = DEFAULT_EVAL_SLICES,
+    download: bool = True,
+) -> dict[str, np.ndarray]:
+    """The labelled ISBI slices split into training and evaluation sets.
+
+    The default split is contiguous (0-23 train, 24-29 evaluation): neighbouring sections of the
+    stack are nearly alike, so a random split would leak. Returns a dict with ``train_images``,
+    ``train_masks``, ``eval_images``, ``eval_masks``.
+    """
+    overlap = sorted(set(train_slices) & set(eval_slices))
+    if overlap:
+        raise ValueError(f"training and evaluation slices overlap: {overlap}")
+    train_images, train_masks = load_isbi(train_slices, download=download)
+    eval_images, eval_masks = load_isbi(eval_slices, download=download)
+    return {
+        "train_images": train_images,
+        "train_masks": train_masks,
+        "eval_images": eval_images,
+        "eval_masks": eval_masks,
+    }
+
+
+def synthetic_em(
+    n_images: int = 1,
+    size: int = 128,
+    n_cells: int = 24,
+    membrane_width: int = 2,
+    blur: float = 1.0,
+    noise: float = 0.06,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic EM-like data set that needs no files: Voronoi cells with thin dark membranes.
+
+    Each image is a Voronoi tessellation of ``n_cells`` random seeds; pixels where the cell label
+    changes within a ``membrane_width + 1`` window form the membrane. Cells get a bright, slightly
+    varying grey level and a few dark vesicles (dark blobs that are *not* membrane, as in real EM);
+    the image is then blurred and noised. The mask is exact: 1 = cell interior, 0 = membrane.
+
+    Returns ``(images, masks)``: ``(n_images, size, size)`` float32 in ``[0, 1]`` and uint8 in
+    ``{0, 1}``.
+    """
+    from scipy import ndimage
+    from scipy.spatial import cKDTree
+
+    if n_images < 1 or size < 8 or n_cells < 1 or membrane_width < 1:
+        raise ValueError("need n_images >= 1, size >= 8, n_cells >= 1, membrane_width >= 1")
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    pixels = np.column_stack([rows.ravel(), cols.ravel()])
+    images, masks = [], []
+    for _ in range(n_images):
+        centres = rng.uniform(0, size, size=(n_cells, 2))
+        cell = cKDTree(centres).query(pixels)[1].reshape(size, size)
+        window = membrane_width + 1
+        membrane = ndimage.maximum_filter(cell, size=window) != ndimage.minimum_filter(
+            cell, size=window
+        )
+        image = 0.65 + 0.1 * rng.uniform(-1, 1, size=n_cells)[cell]
+        n_vesicles = max(1, n_cells // 3)
+        for r, c in rng.uniform(0, size, size=(n_vesicles, 2)):
+            radius = rng.uniform(1.0, 2.5)
+            image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = 0.35
+        image[membrane] = 0.2
+        image = ndimage.gaussian_filter(image, blur) + noise * rng.standard_normal(image.shape)
+        images.append(np.clip(image, 0.0, 1.0).astype(np.float32))
+        masks.append((~membrane).astype(np.uint8))
+    return np.stack(images), np.stack(masks)
+
+
+def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
+    """Apply the same random rotation by k*90 degrees and random horizontal flip to both arrays.
+
+    Rotations and one flip generate all 8 symmetries of the square.
+    """
+    k = int(rng.integers(4))
+    image, mask = np.rot90(image, k), np.rot90(mask, k)
+    if rng.integers(2):
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+
+class PatchSampler:
+    """Seeded random square patches from a stack of images and masks.
+
+    ``images`` ``(N, H, W)`` float, ``masks`` ``(N, H, W)`` in ``{0, 1}``. Every training run of
+    the book draws its patches through this class, so one seed fixes the data order.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        masks: np.ndarray,
+        patch_size: int = 64,
+        augment: bool = True,
+        seed: int = 0,
+    ) -> None:
+        images, masks = np.asarray(images), np.asarray(masks)
+        if images.ndim != 3 or images.shape != masks.shape:
+            raise ValueError(
+                f"images and masks must both be (N, H, W) of the same shape, got {images.shape} "
+                f"and {masks.shape}"
+            )
+        if patch_size < 1 or patch_size > min(images.shape[1:]):
+            raise ValueError(f"patch_size {patch_size} does not fit images of {images.shape[1:]}")
+        self.images, self.masks = images, masks
+        self.patch_size = patch_size
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A ``(patch_size, patch_size)`` patch of image ``index`` (random if None) and its mask."""
+        n, h, w = self.images.shape
+        i = int(self.rng.integers(n)) if index is None else index
+        p = self.patch_size
+        r, c = int(self.rng.integers(h - p + 1)), int(self.rng.integers(w - p + 1))
+        image, mask = self.images[i, r : r + p, c : c + p], self.masks[i, r : r + p, c : c + p]
+        if self.augment:
+            return augment(image, mask, self.rng)
+        return image.copy(), mask.copy()
+
+    def epoch(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One patch per image, images in a random order (the paper's epoch)."""
+        for i in self.rng.permutation(len(self.images)):
+            yield self.sample(int(i))
+
+
+def crop(image: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
+    """The ``(size, size)`` window of ``image`` (..., H, W) whose top-left pixel is ``(row, col)``.
+
+    Raises ``ValueError`` when the window does not fit, instead of silently returning less.
+    """
+    h, w = image.shape[-2:]
+    if size < 1 or row < 0 or col < 0 or row + size > h or col + size > w:
+        raise ValueError(
+            f"a {size}x{size} window at (row={row}, col={col}) does not fit an image of {h}x{w}"
+        )
+    return image[..., row : row + size, col : col + size]

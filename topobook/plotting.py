@@ -1,0 +1,139 @@
+"""Figures of the book: images, filtrations, persistence diagrams and barcodes.
+
+Every function draws on matplotlib axes it is given (or creates) and returns them, so notebooks
+can compose figures. Diagrams follow :func:`topobook.persistence.diagrams`: a list over
+dimensions of ``(n, 2)`` arrays of (birth, death), essential deaths ``+-inf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+DIM_COLORS = ("tab:blue", "tab:orange")
+
+
+def _axes(ax):
+    return plt.subplots(figsize=(4, 4))[1] if ax is None else ax
+
+
+def show_image(image, ax=None, title: str | None = None, cmap: str = "gray", colorbar=False):
+    """Show a 2-D array with pixel indices on the axes (row down, column across)."""
+    ax = _axes(ax)
+    shown = ax.imshow(np.asarray(image), cmap=cmap, interpolation="nearest")
+    ax.set_xlabel("column c")
+    ax.set_ylabel("row r")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def show_filtration(
+    image, thresholds: Sequence[float], superlevel: bool = False, axes=None, cmap="Blues"
+):
+    """Show the sublevel sets ``{f <= t}`` (or superlevel sets ``{f >= t}``) at each threshold."""
+    image = np.asarray(image)
+    if axes is None:
+        _, axes = plt.subplots(1, len(thresholds), figsize=(2.6 * len(thresholds), 2.8))
+    for t, ax in zip(thresholds, np.ravel(axes), strict=True):
+        inside = image >= t if superlevel else image <= t
+        ax.imshow(inside, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"f {'≥' if superlevel else '≤'} {t:.2f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return axes
+
+
+def plot_diagram(
+    dgms: Sequence[np.ndarray], ax=None, title: str | None = None, labels=("H0", "H1"), size=18
+):
+    """Persistence diagram of a sublevel (births below the diagonal's upper side) or superlevel
+    (births >= deaths) filtration; essential bars are drawn on a dashed line marked ∞."""
+    ax = _axes(ax)
+    finite_values = np.concatenate(
+        [d[np.isfinite(d)].ravel() for d in dgms if len(d)] + [np.zeros(0)]
+    )
+    lo, hi = (finite_values.min(), finite_values.max()) if finite_values.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo or 1.0)
+    superlevel = any(np.any(d[:, 1] == -np.inf) or np.any(d[:, 0] > d[:, 1]) for d in dgms)
+    inf_y = lo - 2 * pad if superlevel else hi + 2 * pad
+    ax.plot([lo - 3 * pad, hi + 3 * pad], [lo - 3 * pad, hi + 3 * pad], "k-", lw=0.8)
+    ax.axhline(inf_y, color="gray", ls="--", lw=0.8)
+    ax.text(lo - 2.5 * pad, inf_y, "∞", va="bottom" if not superlevel else "top", color="gray")
+    for k, dgm in enumerate(dgms):
+        if len(dgm) == 0:
+            continue
+        deaths = np.where(np.isfinite(dgm[:, 1]), dgm[:, 1], inf_y)
+        ax.scatter(
+            dgm[:, 0],
+            deaths,
+            s=size,
+            color=DIM_COLORS[k % 2],
+            label=f"{labels[k]} ({len(dgm)})",
+            alpha=0.8,
+            edgecolor="none",
+        )
+    ax.set_xlim(lo - 3 * pad, hi + 3 * pad)
+    ax.set_ylim(lo - 3 * pad, hi + 3 * pad)
+    ax.set_xlabel("birth")
+    ax.set_ylabel("death")
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right" if not superlevel else "upper left", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_barcode(
+    dgms: Sequence[np.ndarray],
+    ax=None,
+    title: str | None = None,
+    labels=("H0", "H1"),
+    max_bars: int | None = 60,
+):
+    """Barcode: one horizontal bar per point, from birth to death, longest first per dimension.
+
+    At most ``max_bars`` bars per dimension are drawn (the longest); essential bars run to the
+    edge with an arrow."""
+    ax = _axes(ax)
+    finite_values = np.concatenate(
+        [d[np.isfinite(d)].ravel() for d in dgms if len(d)] + [np.zeros(0)]
+    )
+    lo, hi = (finite_values.min(), finite_values.max()) if finite_values.size else (0.0, 1.0)
+    row = 0
+    for k, dgm in enumerate(dgms):
+        if len(dgm) == 0:
+            continue
+        lifetime = np.abs(dgm[:, 1] - dgm[:, 0])
+        order = np.argsort(-lifetime, kind="stable")[:max_bars]
+        for i, j in enumerate(order):
+            b, d = dgm[j]
+            end = d if np.isfinite(d) else (lo if d < 0 else hi)
+            ax.plot(
+                [b, end],
+                [row, row],
+                color=DIM_COLORS[k % 2],
+                lw=2,
+                label=f"{labels[k]} ({len(dgm)} bars)" if i == 0 else None,
+            )
+            if not np.isfinite(d):
+                ax.annotate(
+                    "",
+                    xy=(end, row),
+                    xytext=(b, row),
+                    arrowprops=dict(arrowstyle="->", color=DIM_COLORS[k % 2]),
+                )
+            row += 1
+        row += 2
+    ax.set_xlabel("filtration value")
+    ax.set_ylabel("bar (longest first)")
+    ax.set_yticks([])
+    ax.invert_yaxis()
+    ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title)
+    return ax
