@@ -59,7 +59,7 @@ def isbi_registry() -> dict[str, str]:
 
 
 def isbi_url(name: str) -> str:
-    """Pinned download URL of one ISBI file: ``train/labels/07.png`` -> ``.../train/label/7.png``."""
+    """Pinned URL of one ISBI file (``train/labels/07.png`` -> ``.../train/label/7.png``)."""
     parts = name.split("/")
     index = int(parts[-1].removesuffix(".png"))
     upstream = {
