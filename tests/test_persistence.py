@@ -214,23 +214,32 @@ def test_two_forward_calls_before_backward():
     assert pred.grad.abs().sum() > 0
 
 
-def test_cubical_fast_path_agrees_with_gudhi_cofaces(monkeypatch):
-    # With distinct values the cubical complex finds critical pixels by value; otherwise it asks
-    # gudhi for the cofaces. Both must give the same pairs.
-    from topobook import persistence
-
+@pytest.mark.parametrize("complex", ["cubical", "vertex"])
+def test_rank_path_agrees_with_gudhi_generators(complex):
+    # Without zero-length bars the cubical complexes find critical pixels from a persistence
+    # computation on the ranks of the values; with them, from gudhi's generator queries. With
+    # distinct values both must name the same pixels.
     rng = np.random.default_rng(11)
-    images = [rng.random((17, 23)) for _ in range(5)]
-    real = persistence._pixels_by_value
-    taken = []
-    monkeypatch.setattr(
-        persistence, "_pixels_by_value", lambda cc, v: taken.append(real(cc, v)) or taken[-1]
-    )
-    fast = [persistence_pairs(im, superlevel=True, complex="cubical") for im in images]
-    monkeypatch.setattr(persistence, "_pixels_by_value", lambda cc, values: None)
-    assert len(taken) == 5 and all(t is not None for t in taken)  # the fast path was used
-    slow = [persistence_pairs(im, superlevel=True, complex="cubical") for im in images]
-    for a, b in zip(fast, slow, strict=True):
+    for _ in range(5):
+        image = rng.random((17, 23))
+        fast = persistence_pairs(image, superlevel=True, complex=complex)
+        slow = persistence_pairs(image, superlevel=True, complex=complex, keep_zero_length=True)
         for k in (0, 1):
-            assert sorted(map(tuple, a.finite[k])) == sorted(map(tuple, b.finite[k]))
-            assert sorted(a.essential[k]) == sorted(b.essential[k])
+            nonzero = image.flat[slow.finite[k][:, 0]] != image.flat[slow.finite[k][:, 1]]
+            assert sorted(map(tuple, fast.finite[k])) == sorted(map(tuple, slow.finite[k][nonzero]))
+            assert sorted(fast.essential[k]) == sorted(slow.essential[k])
+
+
+def test_binary_diagrams_equal_persistence():
+    from topobook.persistence import binary_diagrams
+
+    rng = np.random.default_rng(12)
+    masks = [(rng.random((15, 18)) > p).astype(np.uint8) for p in (0.3, 0.5, 0.7)]
+    masks += [np.zeros((6, 6), np.uint8), np.ones((6, 6), np.uint8)]
+    for mask in masks:
+        for complex in COMPLEXES:
+            for superlevel in (False, True):
+                fast = binary_diagrams(mask, superlevel, complex)
+                slow = diagrams(mask, superlevel, complex)
+                for k in (0, 1):
+                    np.testing.assert_array_equal(sorted_rows(fast[k]), sorted_rows(slow[k]))

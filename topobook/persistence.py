@@ -110,28 +110,32 @@ def _freudenthal_simplices(height: int, width: int) -> tuple[np.ndarray, np.ndar
     return edges, triangles
 
 
-def _pixels_by_value(cc: gudhi.CubicalComplex, values: np.ndarray):
-    """Fast path for the ``"cubical"`` complex when all pixel values are distinct.
+def _cubical_pairs_by_rank(values: np.ndarray, complex: str):
+    """Critical pixels of a cubical complex without gudhi's (slower) generator queries.
 
-    Every birth and death of that complex is the value of one pixel (a vertex or edge takes the
-    value of a square that contains it), so with distinct values the value names the pixel and
-    the slower ``cofaces_of_persistence_pairs`` is not needed. Returns None if values repeat.
+    Persistence is computed on the *ranks* of the pixel values (ties broken by position), a
+    filtration that refines the original one: its non-zero-length bars are those of the original
+    filtration (the caller drops bars of zero length in the original values), and with all
+    ranks distinct each birth and death value names its pixel directly. Every birth and death of
+    these complexes is the value of one pixel: a lower-dimensional cell takes the value of a
+    pixel it touches.
     """
     flat = values.ravel()
-    order = np.argsort(flat, kind="stable")
-    ordered = flat[order]
-    if np.any(ordered[1:] == ordered[:-1]):
-        return None
-
-    def pixel(v: np.ndarray) -> np.ndarray:
-        return order[np.searchsorted(ordered, v)]
-
+    order = np.argsort(flat, kind="stable")  # order[rank] = pixel
+    ranks = np.empty(flat.size, dtype=np.float64)
+    ranks[order] = np.arange(flat.size)
+    ranks = ranks.reshape(values.shape)
+    if complex == "cubical":
+        cc = gudhi.CubicalComplex(top_dimensional_cells=ranks)
+    else:
+        cc = gudhi.CubicalComplex(vertices=ranks)
+    cc.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
     finite, essential = [], []
     for k in (0, 1):
         bars = cc.persistence_intervals_in_dimension(k).reshape(-1, 2)
         alive = np.isinf(bars[:, 1])
-        finite.append(np.column_stack([pixel(bars[~alive, 0]), pixel(bars[~alive, 1])]))
-        essential.append(pixel(bars[alive, 0]))
+        finite.append(order[bars[~alive].astype(np.int64)].reshape(-1, 2))
+        essential.append(order[bars[alive, 0].astype(np.int64)])
     return finite, essential
 
 
@@ -153,13 +157,11 @@ def _raw_pairs(values: np.ndarray, complex: str, keep_zero_length: bool):
         st.compute_persistence(homology_coeff_field=2, min_persistence=min_persistence)
         return st.lower_star_persistence_generators()
 
+    if not keep_zero_length:
+        return _cubical_pairs_by_rank(values, complex)
     if complex == "cubical":
         cc = gudhi.CubicalComplex(top_dimensional_cells=values)
         cc.compute_persistence(homology_coeff_field=2, min_persistence=min_persistence)
-        if not keep_zero_length:
-            by_value = _pixels_by_value(cc, values)
-            if by_value is not None:
-                return by_value
         finite, essential = cc.cofaces_of_persistence_pairs()
     else:
         cc = gudhi.CubicalComplex(vertices=values)
@@ -256,6 +258,34 @@ def betti_numbers(mask: np.ndarray | torch.Tensor, complex: str = "cubical") -> 
     dgms = diagrams(foreground_first, superlevel=False, complex=complex, maxdim=1)
     b0, b1 = (int(np.sum(dgm[:, 0] == 0.0)) for dgm in dgms)
     return b0, b1
+
+
+def binary_diagrams(
+    mask: np.ndarray | torch.Tensor, superlevel: bool = False, complex: str = "cubical"
+) -> list[np.ndarray]:
+    """:func:`diagrams` of a binary image ``mask`` (H, W) in {0, 1}, computed by counting
+    connected components with ``scipy.ndimage.label`` instead of running persistence.
+
+    Equal to ``diagrams(mask, superlevel, complex)`` (tested), but about a hundred times
+    faster: the topological loss uses it for the ground truth, which needs no gradient. In the
+    filtration the pixels of one value (1 for superlevel, 0 for sublevel) enter first: each of
+    their components is an H0 bar (one essential, the others dying when the second value
+    enters), and each component of the other pixels that does not reach the border is an H1 bar.
+    """
+    from scipy import ndimage
+
+    binary = check_binary(mask)
+    first, second = (1, 0) if superlevel else (0, 1)
+    never = -np.inf if superlevel else np.inf
+    connectivity = CONNECTIVITY[complex]
+    n_first = ndimage.label(binary == first, connectivity["foreground"])[1]
+    padded = np.pad(binary == second, 1, constant_values=True)
+    n_holes = ndimage.label(padded, connectivity["background"])[1] - 1
+    if n_first == 0:  # a constant image of the second value: one essential bar
+        return [np.array([[second, never]], dtype=float), np.zeros((0, 2))]
+    h0 = [[first, second]] * (n_first - 1) + [[first, never]]
+    h1 = np.array([[first, second]] * n_holes, dtype=float).reshape(-1, 2)
+    return [np.array(h0, dtype=float), h1]
 
 
 def betti_at(dgms: list[np.ndarray], t: float) -> tuple[int, ...]:

@@ -1,0 +1,303 @@
+"""The topological loss of the paper (eqs. 1-3) and the combined loss used for training.
+
+Notation follows the paper: ``f`` is the predicted likelihood map (``likelihood``), ``g`` the
+ground truth (``target``), ``D(f)`` and ``D(g)`` their persistence diagrams, and
+
+    L_topo(f, g) = sum over matched pairs (p, p') of
+                   (birth(p) - birth(p'))**2 + (death(p) - death(p'))**2        (eq. 2)
+
+    L(f, g) = L_BCE(f, g) + lam * L_topo(f, g)                                   (eq. 1)
+
+Because every birth and death of ``D(f)`` is gathered from ``f`` at a critical pixel (see
+:class:`topobook.persistence.PersistenceLayer`), autograd yields eq. (3): the gradient reaches
+``f`` only at the pixels ``c_b(p)`` and ``c_d(p)``.
+
+Matching rules (``matching=``), per homology dimension:
+
+``"lifetime"`` (the paper's text)
+    finite points of both diagrams sorted by lifetime ``|death - birth|``, longest first, and
+    paired by rank. The essential bars (one in H0 on a square image) are paired by rank of birth
+    and contribute only ``(birth - birth')**2``: their deaths are infinite on both sides and an
+    infinite value must never reach the loss or its gradient.
+``"birth"`` (the authors' notebook)
+    the essential bars are dropped (the notebook dropped the first bar of each TopologyLayer
+    diagram: the essential bar in H0 and, in H1, a bar born first, which is of zero length and
+    is dropped too when ``keep_zero_length``), the rest sorted by birth, descending, and paired
+    by rank.
+
+In both rules, points left over when one diagram has more points than the other are matched to
+the diagonal, at cost ``(birth - death)**2 / 2`` each (the squared distance to the nearest
+diagonal point). Among points with equal sort keys, longer bars come first.
+
+``keep_zero_length=True`` keeps the zero-length bars that TopologyLayer's fixed-length diagrams
+contain (one H0 bar per pixel, one H1 bar per non-tree edge). With ``matching="birth"`` and
+``complex="freudenthal"`` this reproduces the loss of the authors' notebook; their pairs of
+zero-length bars add a term that matches the sorted pixel values of prediction and truth.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from topobook.persistence import (
+    COMPLEXES,
+    PersistenceLayer,
+    binary_diagrams,
+    persistence_pairs,
+)
+
+MATCHINGS = ("lifetime", "birth")
+LAMBDA_PAPER = 1 / 12000  # lambda of eq. (1) in the paper's text
+LAMBDA_NOTEBOOK = 1 / 6000  # the weight the authors' notebook used
+
+
+class LossParts(NamedTuple):
+    """``total = bce + lam * topo`` and its two parts (scalars)."""
+
+    total: torch.Tensor
+    bce: torch.Tensor
+    topo: torch.Tensor
+
+
+def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim == 4 and x.shape[1] == 1:  # (B, 1, H, W) from a network
+        x = x[:, 0]
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (H, W), (B, H, W) or (B, 1, H, W), got {tuple(x.shape)}"
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def check_pair(likelihood: torch.Tensor, target: torch.Tensor, likelihood_name="likelihood"):
+    """Both as ``(B, H, W)`` tensors after checking shapes and value ranges."""
+    f = _as_batch(likelihood, likelihood_name)
+    g = _as_batch(target, "target").to(f.dtype)
+    if f.shape != g.shape:
+        raise ValueError(
+            f"{likelihood_name} {tuple(f.shape)} and target {tuple(g.shape)} "
+            "must have the same shape"
+        )
+    if likelihood_name == "likelihood" and (f.min() < 0 or f.max() > 1):
+        raise ValueError("likelihood must lie in [0, 1] (apply a sigmoid to logits first)")
+    if g.min() < 0 or g.max() > 1:
+        raise ValueError("target must lie in [0, 1] (1 = cell, 0 = membrane)")
+    return f, g
+
+
+def _sort_index(dgm: np.ndarray, key: str, superlevel: bool) -> np.ndarray:
+    """Order of the finite points of one diagram for rank matching.
+
+    ``"lifetime"``: longest first, ties by the more extreme birth (higher for superlevel);
+    ``"birth"``: highest birth first, ties by longer lifetime.
+    """
+    lifetime = np.abs(dgm[:, 1] - dgm[:, 0])
+    if key == "lifetime":
+        extreme_birth = dgm[:, 0] if superlevel else -dgm[:, 0]
+        return np.lexsort((-extreme_birth, -lifetime))
+    return np.lexsort((-lifetime, -dgm[:, 0]))
+
+
+def _essential_index(dgm: np.ndarray, superlevel: bool) -> np.ndarray:
+    """Indices of the essential points, the most extreme birth first."""
+    index = np.flatnonzero(~np.isfinite(dgm[:, 1]))
+    births = dgm[index, 0]
+    return index[np.argsort(-births if superlevel else births, kind="stable")]
+
+
+def _kept_in_birth_mode(dgm: np.ndarray, superlevel: bool, keep_zero_length: bool) -> np.ndarray:
+    """Indices of the points that the notebook's rule keeps.
+
+    The notebook dropped the first bar of each TopologyLayer diagram (``dgm[1:]``). TopologyLayer
+    lists bars in the filtration order of the simplex that creates them, so that first bar is the
+    one born first: the essential bar in H0, and in H1 a bar with the most extreme birth (the
+    highest for superlevel); among several, which one comes first is left to TopologyLayer's
+    sort, and we drop the shortest. That H1 bar is almost always of zero length, so without
+    ``keep_zero_length`` only the essential bars are dropped, which is what the rule is for.
+    """
+    essential = ~np.isfinite(dgm[:, 1])
+    if not keep_zero_length:
+        return np.flatnonzero(~essential)
+    if len(dgm) == 0:
+        return np.zeros(0, int)
+    if essential.any():
+        first = int(np.flatnonzero(essential)[0])
+    else:
+        birth = -dgm[:, 0] if superlevel else dgm[:, 0]
+        first = int(np.lexsort((np.abs(dgm[:, 1] - dgm[:, 0]), birth))[0])
+    return np.delete(np.arange(len(dgm)), first)
+
+
+def diagram_loss(
+    pred: list[torch.Tensor],
+    true: list[torch.Tensor],
+    matching: str = "lifetime",
+    dims: tuple[int, ...] = (0, 1),
+    superlevel: bool = True,
+    keep_zero_length: bool = False,
+) -> torch.Tensor:
+    """Eq. (2) between the diagrams of one prediction and one truth (lists over dimensions of
+    ``(n_k, 2)`` tensors, as :class:`~topobook.persistence.PersistenceLayer` returns).
+    ``keep_zero_length`` says whether the diagrams hold zero-length bars (TopologyLayer's
+    fixed-length diagrams), which changes what the ``"birth"`` rule drops."""
+    total = pred[0].new_zeros(())
+    for k in dims:
+        p, t = pred[k], true[k].to(pred[k].dtype)
+        p_np, t_np = p.detach().cpu().numpy(), t.detach().cpu().numpy()
+        if matching == "birth":
+            keep_p = _kept_in_birth_mode(p_np, superlevel, keep_zero_length)
+            keep_t = _kept_in_birth_mode(t_np, superlevel, keep_zero_length)
+            p, t, p_np, t_np = p[keep_p], t[keep_t], p_np[keep_p], t_np[keep_t]
+        p_inf, t_inf = ~np.isfinite(p_np[:, 1]), ~np.isfinite(t_np[:, 1])
+        if matching == "lifetime":
+            # essential bars: only their births are compared (both deaths are infinite)
+            ep, et = _essential_index(p_np, superlevel), _essential_index(t_np, superlevel)
+            n = min(len(ep), len(et))
+            total = total + ((p[ep[:n], 0] - t[et[:n], 0]) ** 2).sum()
+        # finite bars (in "birth" mode the essential bars were dropped with the first bar)
+        pf, tf = p[torch.as_tensor(~p_inf)], t[torch.as_tensor(~t_inf)]
+        pf_np, tf_np = p_np[~p_inf], t_np[~t_inf]
+        pf = pf[torch.as_tensor(_sort_index(pf_np, matching, superlevel))]
+        tf = tf[torch.as_tensor(_sort_index(tf_np, matching, superlevel))]
+        n = min(len(pf), len(tf))
+        total = total + ((pf[:n] - tf[:n]) ** 2).sum()
+        for rest in (pf[n:], tf[n:]):
+            total = total + ((rest[:, 0] - rest[:, 1]) ** 2).sum() / 2
+    return total
+
+
+def topological_loss(
+    likelihood: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    matching: str = "lifetime",
+    dims: tuple[int, ...] = (0, 1),
+    complex: str = "cubical",
+    superlevel: bool = True,
+    reduction: str = "sum",
+    keep_zero_length: bool = False,
+    misroute_gradient: bool = False,
+) -> torch.Tensor:
+    """``L_topo`` of eq. (2) between ``likelihood`` and ``target``.
+
+    ``likelihood``: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` in ``[0, 1]`` (1 = cell);
+    ``target``: the same shape, in {0, 1} or a float map in ``[0, 1]``. ``reduction`` sums or
+    averages over the batch. See the module docstring for ``matching`` and ``keep_zero_length``.
+
+    ``misroute_gradient=True`` emulates the bug of the authors' loss (one TopologyLayer object for
+    prediction and truth): the loss value is unchanged, but the gradient of each prediction bar is
+    sent to the critical pixels of the truth's bar at the same position of the TopologyLayer
+    ordering (births in filtration order). For demonstration only.
+    """
+    if matching not in MATCHINGS:
+        raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
+    if complex not in COMPLEXES:
+        raise ValueError(f"complex must be one of {COMPLEXES}, got {complex!r}")
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    if not set(dims) <= {0, 1} or not dims:
+        raise ValueError(f"dims must be a non-empty subset of (0, 1), got {dims!r}")
+    f, g = check_pair(likelihood, target)
+    maxdim = max(dims)
+    layer = PersistenceLayer(superlevel, complex, maxdim, keep_zero_length)
+    pred_dgms = layer(f)
+    true_dgms = _target_diagrams(g, layer)
+    if misroute_gradient:
+        pred_dgms = [_misrouted(fi, gi, layer) for fi, gi in zip(f, g, strict=True)]
+    losses = [
+        diagram_loss(p, t, matching, dims, superlevel, keep_zero_length)
+        for p, t in zip(pred_dgms, true_dgms, strict=True)
+    ]
+    stacked = torch.stack(losses)
+    return stacked.sum() if reduction == "sum" else stacked.mean()
+
+
+def _target_diagrams(g: torch.Tensor, layer: PersistenceLayer) -> list[list[torch.Tensor]]:
+    """Diagrams of the targets (no gradient). Binary targets without zero-length bars take the
+    fast path of counting components."""
+    values = g.detach().cpu().numpy()
+    if not layer.keep_zero_length and np.isin(values, (0.0, 1.0)).all():
+        return [
+            [
+                torch.as_tensor(d, dtype=g.dtype, device=g.device)
+                for d in binary_diagrams(v, layer.superlevel, layer.complex)[: layer.maxdim + 1]
+            ]
+            for v in values
+        ]
+    with torch.no_grad():
+        return layer(g)
+
+
+def _tl_order(pairs_finite: np.ndarray, essential: np.ndarray, flat: np.ndarray, superlevel):
+    """Bars of one dimension in TopologyLayer's order: by the filtration value of the birth."""
+    births = np.concatenate([pairs_finite[:, 0], essential])
+    deaths = np.concatenate([pairs_finite[:, 1], np.full(len(essential), -1)])
+    key = -flat[births] if superlevel else flat[births]
+    order = np.lexsort((births, key))
+    return births[order], deaths[order]
+
+
+def _misrouted(f: torch.Tensor, g: torch.Tensor, layer: PersistenceLayer) -> list[torch.Tensor]:
+    """Prediction diagram whose values are the prediction's, but whose gradient flows to the
+    truth's critical pixels, matched position by position in TopologyLayer's ordering."""
+    args = (layer.superlevel, layer.complex, layer.maxdim, layer.keep_zero_length)
+    own, other = persistence_pairs(f, *args), persistence_pairs(g, *args)
+    flat_f, flat_g = f.reshape(-1), g.detach().cpu().numpy().ravel()
+    flat_np = f.detach().cpu().numpy().ravel()
+    never = -torch.inf if layer.superlevel else torch.inf
+    out = []
+    for k in range(layer.maxdim + 1):
+        b_own, d_own = _tl_order(own.finite[k], own.essential[k], flat_np, layer.superlevel)
+        b_oth, d_oth = _tl_order(other.finite[k], other.essential[k], flat_g, layer.superlevel)
+        n = min(len(b_own), len(b_oth))
+        births = flat_f[b_own].detach().clone()
+        deaths = torch.where(
+            torch.as_tensor(d_own >= 0),
+            flat_f[np.maximum(d_own, 0)].detach(),
+            torch.full_like(births, never),
+        )
+        # straight-through: value of our own pixels, gradient into the truth's pixels
+        # (x - x.detach()) is exactly 0 in value, so ties between bars stay ties
+        routed_births = flat_f[b_oth[:n]]
+        births[:n] = births[:n] + (routed_births - routed_births.detach())
+        finite = torch.as_tensor((d_own[:n] >= 0) & (d_oth[:n] >= 0))
+        routed = flat_f[np.maximum(d_oth[:n], 0)]
+        deaths[:n] = torch.where(finite, deaths[:n] + (routed - routed.detach()), deaths[:n])
+        out.append(torch.stack([births, deaths], dim=1))
+    return out
+
+
+def combined_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    lam: float = LAMBDA_PAPER,
+    **topo_kwargs,
+) -> LossParts:
+    """Eq. (1): ``L = L_BCE + lam * L_topo``.
+
+    ``logits``: the network's raw output, ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)``;
+    ``target``: the same shape in {0, 1}. The BCE is computed from the logits (numerically
+    stable) and averaged over pixels; ``L_topo`` is :func:`topological_loss` of
+    ``sigmoid(logits)``, with ``topo_kwargs`` passed on. ``lam = 0`` skips the persistence
+    computation. The paper's text uses ``lam = 1/12000`` (:data:`LAMBDA_PAPER`), the authors'
+    notebook ``1/6000`` (:data:`LAMBDA_NOTEBOOK`).
+    """
+    x, g = check_pair(logits, target, likelihood_name="logits")
+    if lam < 0:
+        raise ValueError(f"lam must be >= 0, got {lam}")
+    bce = F.binary_cross_entropy_with_logits(x, g)
+    if lam == 0:
+        topo = x.new_zeros(())
+    else:
+        topo = topological_loss(torch.sigmoid(x), g, **topo_kwargs)
+    return LossParts(bce + lam * topo, bce, topo)
