@@ -321,3 +321,52 @@ def crop(image: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
             f"a {size}x{size} window at (row={row}, col={col}) does not fit an image of {h}x{w}"
         )
     return image[..., row : row + size, col : col + size]
+
+
+def with_topological_errors(
+    mask: np.ndarray,
+    n_merges: int = 1,
+    n_splits: int = 1,
+    blur: float = 1.0,
+    noise: float = 0.03,
+    seed: int = 0,
+) -> np.ndarray:
+    """A likelihood-like map of ``mask`` (H, W) in {0, 1} with known topological errors.
+
+    ``n_merges`` gaps are opened in membranes between two neighbouring cells (two cells become
+    one component) and ``n_splits`` cells are cut by a dark line through their centre (one cell
+    becomes two). The map is then blurred and noised, as a network's output would be. Returns a
+    float64 map in [0, 1] of the mask's shape. Cells are the 4-connected regions of 1s.
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or not np.isin(mask, (0, 1)).all():
+        raise ValueError("mask must be a 2-D array with values in {0, 1}")
+    rng = np.random.default_rng(seed)
+    labels, n_cells = ndimage.label(mask)
+    likelihood = mask.astype(float)
+    rows, cols = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
+    distance = [ndimage.distance_transform_edt(labels != i) for i in range(1, n_cells + 1)]
+    pairs = [(a, b) for a in range(n_cells) for b in range(a + 1, n_cells)]
+    rng.shuffle(pairs)
+    merged = 0
+    for a, b in pairs:
+        if merged == n_merges:
+            break
+        between = (mask == 0) & (distance[a] <= 2.5) & (distance[b] <= 2.5)
+        if between.sum() < 3:
+            continue
+        r, c = np.argwhere(between)[rng.integers(between.sum())]
+        likelihood[((rows - r) ** 2 + (cols - c) ** 2 <= 9) & (mask == 0)] = 1.0
+        merged += 1
+    sizes = ndimage.sum(mask, labels, index=np.arange(1, n_cells + 1))
+    for i in np.argsort(-sizes)[:n_splits]:
+        cell = labels == i + 1
+        r = int(round(np.argwhere(cell)[:, 0].mean()))
+        likelihood[r : r + 2][cell[r : r + 2]] = 0.0
+    if merged < n_merges:
+        raise ValueError(f"found room for only {merged} of {n_merges} merges in this mask")
+    likelihood = ndimage.gaussian_filter(likelihood, blur)
+    likelihood += noise * rng.standard_normal(likelihood.shape)
+    return np.clip(likelihood, 0.0, 1.0)

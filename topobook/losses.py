@@ -301,3 +301,50 @@ def combined_loss(
     else:
         topo = topological_loss(torch.sigmoid(x), g, **topo_kwargs)
     return LossParts(bce + lam * topo, bce, topo)
+
+
+def optimize_likelihood(
+    likelihood: torch.Tensor,
+    target: torch.Tensor,
+    steps: int = 200,
+    lr: float = 0.05,
+    anchor: float = 1.0,
+    **topo_kwargs,
+) -> tuple[torch.Tensor, list[float]]:
+    """Gradient descent on a likelihood map itself: ``L_topo(f, g) + anchor * BCE(f, f0)``.
+
+    A teaching device for chapter 2: no network, the map ``f`` (H, W) in ``(0, 1)`` is the
+    parameter (through logits, so it stays in ``(0, 1)``), and the BCE term keeps it close to
+    the starting map ``f0`` so that what changes is what the topological term asks for. Returns
+    the final map and the loss after each step.
+    """
+    f0, g = check_pair(likelihood, target)
+    f0, g = f0[0].detach(), g[0].detach()
+    eps = 1e-4
+    logits = torch.logit(f0.clamp(eps, 1 - eps)).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([logits], lr=lr)
+    history = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        f = torch.sigmoid(logits)
+        loss = topological_loss(f, g, **topo_kwargs)
+        loss = loss + anchor * F.binary_cross_entropy_with_logits(logits, f0)
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    return torch.sigmoid(logits).detach(), history
+
+
+def numerical_gradient(loss_fn, image: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of ``loss_fn(tensor) -> scalar tensor`` at ``image`` (H, W):
+    the independent check of an autograd gradient. Costs two evaluations per pixel."""
+    image = np.asarray(image, dtype=np.float64)
+    grad = np.zeros_like(image)
+    for idx in np.ndindex(image.shape):
+        plus, minus = image.copy(), image.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        grad[idx] = (loss_fn(torch.tensor(plus)).item() - loss_fn(torch.tensor(minus)).item()) / (
+            2 * eps
+        )
+    return grad

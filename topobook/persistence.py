@@ -288,6 +288,12 @@ def binary_diagrams(
     return [np.array(h0, dtype=float), h1]
 
 
+def long_bar_counts(dgms: list[np.ndarray], min_lifetime: float = 0.5) -> tuple[int, ...]:
+    """Number of bars per dimension whose lifetime ``|death - birth|`` exceeds ``min_lifetime``
+    (essential bars count). On a likelihood map in [0, 1], the features it shows clearly."""
+    return tuple(int(np.sum(np.abs(d[:, 1] - d[:, 0]) > min_lifetime)) for d in dgms)
+
+
 def betti_at(dgms: list[np.ndarray], t: float) -> tuple[int, ...]:
     """Betti numbers of the sublevel set ``{f <= t}`` read off sublevel diagrams ``dgms``: the
     number of bars alive at ``t``, ``beta_k(t) = #{(b, d) in D_k : b <= t < d}``."""

@@ -137,3 +137,50 @@ def plot_barcode(
     if title:
         ax.set_title(title)
     return ax
+
+
+def show_signed(image, ax=None, title: str | None = None, cmap: str = "RdBu_r"):
+    """Show a signed map (a gradient, a difference) with zero in white and a colour bar."""
+    ax = _axes(ax)
+    image = np.asarray(image)
+    limit = float(np.abs(image).max()) or 1.0
+    shown = ax.imshow(image, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_xlabel("column c")
+    ax.set_ylabel("row r")
+    if title:
+        ax.set_title(title)
+    plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def mark_critical_pixels(ax, pairs, width: int, n_bars: int = 10, labels=("H0", "H1")):
+    """Mark the birth (o) and death (x) pixels of the ``n_bars`` longest finite bars of each
+    dimension on an image already shown in ``ax``. ``pairs`` is a
+    :class:`topobook.persistence.PersistencePairs` of that image (sorted longest first)."""
+    for k, finite in enumerate(pairs.finite):
+        chosen = finite[:n_bars]
+        rows_b, cols_b = np.divmod(chosen[:, 0], width)
+        rows_d, cols_d = np.divmod(chosen[:, 1], width)
+        color = DIM_COLORS[k % 2]
+        ax.scatter(
+            cols_b,
+            rows_b,
+            s=40,
+            facecolor="none",
+            edgecolor=color,
+            lw=1.5,
+            label=f"{labels[k]} birth $c_b(p)$",
+        )
+        ax.scatter(
+            cols_d,
+            rows_d,
+            s=40,
+            marker="x",
+            color=color,
+            lw=1.5,
+            label=f"{labels[k]} death $c_d(p)$",
+        )
+        for rb, cb, rd, cd in zip(rows_b, cols_b, rows_d, cols_d, strict=True):
+            ax.plot([cb, cd], [rb, rd], color=color, lw=0.6, alpha=0.7)
+    ax.legend(fontsize="x-small", loc="upper right", framealpha=0.8)
+    return ax
