@@ -223,7 +223,15 @@ def diagrams(
     """
     values = check_image(image)
     pairs = persistence_pairs(values, superlevel, complex, maxdim, keep_zero_length)
-    flat = values.ravel()
+    return diagrams_from_pairs(values, pairs, superlevel)
+
+
+def diagrams_from_pairs(
+    image: np.ndarray, pairs: PersistencePairs, superlevel: bool = False
+) -> list[np.ndarray]:
+    """The diagrams (as :func:`diagrams` returns them) of ``image`` (H, W) whose critical
+    pixels are ``pairs``: every birth and death is the value of its pixel."""
+    flat = np.asarray(image, dtype=np.float64).ravel()
     never = -np.inf if superlevel else np.inf
     return [
         np.concatenate(
