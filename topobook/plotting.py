@@ -184,3 +184,42 @@ def mark_critical_pixels(ax, pairs, width: int, n_bars: int = 10, labels=("H0", 
             ax.plot([cb, cd], [rb, rd], color=color, lw=0.6, alpha=0.7)
     ax.legend(fontsize="x-small", loc="upper right", framealpha=0.8)
     return ax
+
+
+def plot_lifetimes(
+    diagram: np.ndarray, threshold: float | None = None, ax=None, title: str | None = None
+):
+    """The H0 diagram turned by 45 degrees: birth against lifetime ``death - birth``, finite
+    points only. With ``threshold``, the widest empty band is shaded and the threshold drawn:
+    points above the line are the objects Algorithm 1 marks."""
+    ax = _axes(ax)
+    diagram = np.asarray(diagram, dtype=float)
+    finite = diagram[np.isfinite(diagram[:, 1])]
+    lifetime = finite[:, 1] - finite[:, 0]
+    above = lifetime > threshold if threshold is not None else np.zeros(len(finite), bool)
+    ax.scatter(
+        finite[~above, 0],
+        lifetime[~above],
+        s=10,
+        color="gray",
+        alpha=0.6,
+        label=f"below threshold ({int((~above).sum())})",
+    )
+    if threshold is not None:
+        ax.scatter(
+            finite[above, 0],
+            lifetime[above],
+            s=25,
+            color="tab:red",
+            label=f"marked objects ({int(above.sum())})",
+        )
+        lower = lifetime[lifetime <= threshold].max(initial=0.0)
+        upper = lifetime[lifetime > threshold].min(initial=threshold)
+        ax.axhspan(lower, upper, color="tab:green", alpha=0.15, label="widest empty band")
+        ax.axhline(threshold, color="tab:green", ls="--", lw=1, label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("birth")
+    ax.set_ylabel("lifetime (death - birth)")
+    ax.legend(fontsize="small", loc="upper right")
+    if title:
+        ax.set_title(title)
+    return ax
