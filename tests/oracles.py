@@ -54,9 +54,9 @@ def _lower_star(image: np.ndarray, edges, faces) -> list[np.ndarray]:
     return _reduce(cells)
 
 
-def freudenthal_diagrams(image: np.ndarray) -> list[np.ndarray]:
-    """Sublevel diagrams (H0, H1) of the Freudenthal triangulation with diagonal (r,c)-(r+1,c+1)."""
-    h, w = image.shape
+def _grid(h: int, w: int, triangulate: bool):
+    """Edges and 2-cells of the grid of pixels (r, c): squares, or each square cut into two
+    triangles along the diagonal (r,c)-(r+1,c+1)."""
     edges, faces = [], []
     for r in range(h):
         for c in range(w):
@@ -65,27 +65,24 @@ def freudenthal_diagrams(image: np.ndarray) -> list[np.ndarray]:
             if r + 1 < h:
                 edges.append(((r, c), (r + 1, c)))
             if r + 1 < h and c + 1 < w:
-                edges.append(((r, c), (r + 1, c + 1)))
                 a, b, d, e = (r, c), (r, c + 1), (r + 1, c + 1), (r + 1, c)
-                faces.append([(a, b), (b, d), (a, d)])
-                faces.append([(a, e), (e, d), (a, d)])
-    return _lower_star(image, edges, faces)
+                if triangulate:
+                    edges.append((a, d))
+                    faces.append([(a, b), (b, d), (a, d)])
+                    faces.append([(a, e), (e, d), (a, d)])
+                else:
+                    faces.append([(a, b), (b, d), (e, d), (a, e)])
+    return edges, faces
+
+
+def freudenthal_diagrams(image: np.ndarray) -> list[np.ndarray]:
+    """Sublevel diagrams (H0, H1) of the Freudenthal triangulation with diagonal (r,c)-(r+1,c+1)."""
+    return _lower_star(image, *_grid(*image.shape, triangulate=True))
 
 
 def vertex_cubical_diagrams(image: np.ndarray) -> list[np.ndarray]:
     """Sublevel diagrams of the cubical complex whose vertices are the pixels."""
-    h, w = image.shape
-    edges, faces = [], []
-    for r in range(h):
-        for c in range(w):
-            if c + 1 < w:
-                edges.append(((r, c), (r, c + 1)))
-            if r + 1 < h:
-                edges.append(((r, c), (r + 1, c)))
-            if r + 1 < h and c + 1 < w:
-                a, b, d, e = (r, c), (r, c + 1), (r + 1, c + 1), (r + 1, c)
-                faces.append([(a, b), (b, d), (e, d), (a, e)])
-    return _lower_star(image, edges, faces)
+    return _lower_star(image, *_grid(*image.shape, triangulate=False))
 
 
 def top_cubical_diagrams(image: np.ndarray) -> list[np.ndarray]:

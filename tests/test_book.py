@@ -25,8 +25,14 @@ def built_book(tmp_path_factory):
 
 
 def _chapters():
+    """Every page of the table of contents, sections included."""
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    return [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    files = []
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            files.append(chapter["file"])
+            files.extend(section["file"] for section in chapter.get("sections", []))
+    return files
 
 
 @pytest.mark.book
@@ -43,7 +49,7 @@ def test_every_chapter_executes_and_renders(built_book):
             f"{chapter} produced no figure"
         )
         page = (html / f"{chapter}.html").read_text()
-        assert "Summary" in page and "<img" in page
+        assert "Summary" in page and "<img" in page, f"{chapter} lacks a summary or a figure"
 
 
 @pytest.mark.book
