@@ -12,6 +12,7 @@ build.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import shutil
 import subprocess
@@ -25,7 +26,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
-BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md")
+GENERATED = {"rerun"}  # pages that build.py writes itself
+BOOK_FILES = (
+    "_config.yml",
+    "_toc.yml",
+    "intro.md",
+    "reproduction.md",
+    "api.md",
+    "references.md",
+    "references.bib",
+)
 
 
 def page_names() -> list[str]:
@@ -36,7 +46,9 @@ def page_names() -> list[str]:
         for chapter in part["chapters"]:
             files.append(chapter["file"])
             files.extend(section["file"] for section in chapter.get("sections", []))
-    return [Path(f).name for f in files if f.startswith("notebooks/")]
+    return [
+        Path(f).name for f in files if f.startswith("notebooks/") and Path(f).name not in GENERATED
+    ]
 
 
 def plan(profile: str) -> tuple[list[dict], list[dict]]:
@@ -59,7 +71,13 @@ def plan(profile: str) -> tuple[list[dict], list[dict]]:
         if "results_dir" in _parameter_names(source):  # relative to notebooks/, the cwd
             parameters.setdefault("results_dir", f"../results/{profile}")
         pages.append(
-            {"name": name, "source": source, "parameters": parameters, "title": page.get("title")}
+            {
+                "name": name,
+                "source": source,
+                "parameters": parameters,
+                "title": page.get("title"),
+                "fixed": page.get("parameters", {}),
+            }
         )
     known = {p["name"] for p in pages} | {p["source"].name for p in pages}
     unknown = sorted(set(overrides) - known)
@@ -69,13 +87,60 @@ def plan(profile: str) -> tuple[list[dict], list[dict]]:
     return [p for p in pages if p["name"] not in last], [p for p in pages if p["name"] in last]
 
 
-def _parameter_names(notebook: Path) -> set[str]:
-    cells = json.loads(notebook.read_text())["cells"]
-    for cell in cells:
+def parameters_of(notebook: Path) -> list[tuple[str, str, str]]:
+    """(name, default, meaning) of each assignment in the notebook's ``parameters`` cell; the
+    meaning is the comment on the assignment's first line."""
+    for cell in json.loads(notebook.read_text())["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             source = "".join(cell["source"])
-            return {line.split("=")[0].strip() for line in source.splitlines() if "=" in line}
-    return set()
+            lines = source.splitlines()
+            found = []
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    default = ast.get_source_segment(source, node.value)
+                    first = lines[node.lineno - 1]
+                    meaning = first.split("#", 1)[1].strip() if "#" in first else ""
+                    found.append((node.targets[0].id, " ".join(default.split()), meaning))
+            return found
+    return []
+
+
+def _parameter_names(notebook: Path) -> set[str]:
+    return {name for name, _, _ in parameters_of(notebook)}
+
+
+def rerun_page(pages: list[dict]) -> str:
+    """The "How to rerun" page, generated from the notebooks' parameters cells."""
+    out = [
+        "# How to rerun",
+        "",
+        "Every chapter is a notebook with a cell tagged `parameters`. Run one with your own",
+        "values with papermill from the repository root; `--cwd notebooks` makes relative paths",
+        "(such as `results_dir`) mean what they mean in the book's own build. This page is",
+        "generated from the notebooks when the book is built, so it lists exactly the parameters",
+        "they have.",
+        "",
+    ]
+    by_source: dict[Path, list[dict]] = {}
+    for page in pages:
+        by_source.setdefault(page["source"], []).append(page)
+    for source, its_pages in by_source.items():
+        rel = f"notebooks/{source.name}"
+        out += [f"## `{rel}`", "", "| parameter | default | meaning |", "| --- | --- | --- |"]
+        for name, default, meaning in parameters_of(source):
+            out.append(f"| `{name}` | `{default.replace('|', '&#124;')}` | {meaning} |")
+        out.append("")
+        example = f".venv/bin/papermill --cwd notebooks {rel} out.ipynb"
+        fixed = [p for p in its_pages if p["title"]]
+        if fixed:
+            out += ["The book executes it once per page, with these parameters fixed:", ""]
+            for page in fixed:
+                values = ", ".join(f"`{k}={v}`" for k, v in page["fixed"].items())
+                out.append(f"- [{page['title']}]({page['name']}.ipynb): {values}")
+            out.append("")
+            example += "".join(f" -p {k} {v}" for k, v in fixed[0]["fixed"].items())
+        out += ["```", example, "```", ""]
+    return "\n".join(out)
 
 
 def execute(page: dict, out_dir: Path) -> float:
@@ -125,6 +190,7 @@ def main() -> int:
     (src / "notebooks").mkdir(parents=True)
     for name in BOOK_FILES:
         shutil.copy(BOOK / name, src / name)
+    (src / "notebooks" / "rerun.md").write_text(rerun_page(first + last))
 
     start = time.perf_counter()
     for group in (first, last):
@@ -134,8 +200,8 @@ def main() -> int:
                 print(f"executed {name} in {job.result():.0f} s", flush=True)
 
     html = out / "_build" / "html"
-    if html.exists():
-        shutil.rmtree(html)
+    if (out / "_build").exists():  # a stale Sphinx environment misses new pages and settings
+        shutil.rmtree(out / "_build")
     subprocess.run(
         [
             str(Path(sys.executable).with_name("jupyter-book")),

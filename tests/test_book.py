@@ -4,24 +4,12 @@ This is the slow end-to-end test: it fails on any notebook error and on any Sphi
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    subprocess.run(
-        [sys.executable, str(ROOT / "book" / "build.py"), "--profile", "ci", "--out", str(out)],
-        check=True,
-    )
-    return out
 
 
 def _chapters():
