@@ -13,10 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _chapters():
-    """Every page of the table of contents, sections included."""
+    """Every notebook page of the table of contents (part "Chapters"), sections included."""
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
     files = []
     for part in toc["parts"]:
+        if part["caption"] != "Chapters":
+            continue
         for chapter in part["chapters"]:
             files.append(chapter["file"])
             files.extend(section["file"] for section in chapter.get("sections", []))
@@ -48,3 +50,17 @@ def test_notebook_sources_have_no_outputs_and_a_parameters_cell():
         assert all(not c["outputs"] and c["execution_count"] is None for c in code), path.name
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+
+
+@pytest.mark.book
+def test_reference_pages_render(built_book):
+    html = built_book / "_build" / "html"
+    rerun = (html / "notebooks" / "rerun.html").read_text()
+    # generated from the parameters cells: every parameter of chapter 4 is listed
+    for name in ("strategy", "seeds", "lam", "matching", "input_mode", "results_dir"):
+        assert (
+            f'<code class="docutils literal notranslate"><span class="pre">{name}</span>' in rerun
+        )
+    assert "topobook.persistence.diagrams" in (html / "api.html").read_text()
+    assert "Vandaele" in (html / "references.html").read_text()
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()  # math renders offline
