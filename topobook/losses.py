@@ -210,10 +210,11 @@ def topological_loss(
     f, g = check_pair(likelihood, target)
     maxdim = max(dims)
     layer = PersistenceLayer(superlevel, complex, maxdim, keep_zero_length)
-    pred_dgms = layer(f)
-    true_dgms = _target_diagrams(g, layer)
     if misroute_gradient:
         pred_dgms = [_misrouted(fi, gi, layer) for fi, gi in zip(f, g, strict=True)]
+    else:
+        pred_dgms = layer(f)
+    true_dgms = _target_diagrams(g, layer)
     losses = [
         diagram_loss(p, t, matching, dims, superlevel, keep_zero_length)
         for p, t in zip(pred_dgms, true_dgms, strict=True)

@@ -145,8 +145,8 @@ def object_components(
     original implementation does; the paper's text says decreasing death, but in that order the
     lowering step below can never apply, since earlier deaths are all higher). Among equal
     births, ``"critical"`` keeps the diagram's order and ``"value"`` uses numpy's default sort
-    as the original does. For each: the
-    8-connected component ``C`` of its birth pixel among the pixels with
+    as the original does. For each: the 8-connected component ``C`` of its birth pixel among
+    the pixels with
     ``birth - tolerance <= value <= death - tolerance``; if ``C`` contains the death pixel of
     this or an earlier object, the pixels of ``C`` above the lowest such death ``- separation``
     are removed, so that an object does not swallow a younger one that merged into it.
