@@ -27,15 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 GENERATED = {"rerun"}  # pages that build.py writes itself
-BOOK_FILES = (
-    "_config.yml",
-    "_toc.yml",
-    "intro.md",
-    "reproduction.md",
-    "api.md",
-    "references.md",
-    "references.bib",
-)
+BOOK_FILES = ("*.md", "*.yml", "*.bib")  # every page and setting of book/, copied into the build
 
 
 def page_names() -> list[str]:
@@ -188,8 +180,10 @@ def main() -> int:
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
-    for name in BOOK_FILES:
-        shutil.copy(BOOK / name, src / name)
+    for pattern in BOOK_FILES:
+        for path in BOOK.glob(pattern):
+            if path.name != "profiles.yml":
+                shutil.copy(path, src / path.name)
     (src / "notebooks" / "rerun.md").write_text(rerun_page(first + last))
 
     start = time.perf_counter()
