@@ -6,6 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # torch is pinned here, in the install step: an unpinned torch would pull a multi-GB CUDA build.
 TORCH_VERSION := 2.13.0
+# Where pip finds torch. Empty: pip's configured index (on these machines a local CPU wheel). On a
+# Linux machine with the public PyPI, `pip install torch==2.13.0` fetches the CUDA build (several
+# GB); `make book TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the CPU-only wheel.
+TORCH_INDEX ?=
+# Training jobs: WORKERS processes (empty: one per core, or per GPU), or an existing Dask cluster.
+WORKERS ?=
+SCHEDULER ?= $(TOPOBOOK_SCHEDULER)
 # `full` runs every chapter at its real size; `ci` is a small parameter set through every code path.
 PROFILE ?= full
 
@@ -14,7 +21,7 @@ PROFILE ?= full
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e ".[book,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topobook)" >/dev/null
 	touch $@
@@ -23,7 +30,8 @@ install: $(VENV)/.installed
 
 ## Execute every notebook with papermill and build the HTML book.
 book: $(VENV)/.installed
-	$(PY) book/build.py --profile $(PROFILE)
+	$(PY) book/build.py --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## Lint, unit tests, and every notebook executed (CI profile) with the book built from them.
 test: $(VENV)/.installed

@@ -1,12 +1,17 @@
-"""Build the book: execute every page with papermill, then build HTML with Jupyter Book.
+"""Build the book: train every run as a job, execute every page with papermill, build the HTML.
 
     python book/build.py --profile full      # what `make book` runs
     python book/build.py --profile ci        # small parameters, what the test suite runs
+    python book/build.py --workers 8         # training processes (default: one per core / GPU)
+    python book/build.py --scheduler tcp://host:8786   # train on an existing Dask cluster
 
-Pages, their parameters and the profiles are in book/profiles.yml. The executed notebooks and
-the HTML go to ``build/<profile>/`` and training results to ``results/<profile>/`` (never into the
-sources, which stay without outputs). Any error in a notebook, and any Sphinx warning, fails the
-build.
+Pages, their parameters and the profiles are in book/profiles.yml. First every training run that
+a page asks for (strategy x seed, from the page's parameters) is run as an independent job
+(:func:`topobook.jobs.run_jobs`: one progress bar, a line per finished run; finished runs are
+reused, interrupted ones resume); then the pages are executed and find their runs finished. The
+executed notebooks and the HTML go to ``build/<profile>/`` and training results to
+``results/<profile>/`` (never into the sources, which stay without outputs). Any error in a
+notebook, and any Sphinx warning, fails the build.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,13 +45,18 @@ def page_names() -> list[str]:
             files.append(chapter["file"])
             files.extend(section["file"] for section in chapter.get("sections", []))
     return [
-        Path(f).name for f in files if f.startswith("notebooks/") and Path(f).name not in GENERATED
+        Path(f).name
+        for f in files
+        if f.startswith("notebooks/")
+        and Path(f).name not in GENERATED
+        and not (NOTEBOOKS / f"{Path(f).name}.md").exists()  # a text page, copied as it is
     ]
 
 
-def plan(profile: str) -> tuple[list[dict], list[dict]]:
+def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[dict]]:
     """The pages to execute (source, output name, parameters, title): first the independent
-    ones, then those in ``run_last``."""
+    ones, then those in ``run_last``. Pages with a ``results_dir`` parameter get ``results``
+    (default ``results/<profile>``, written relative to notebooks/, the pages' cwd)."""
     spec = yaml.safe_load((BOOK / "profiles.yml").read_text())
     profiles = spec["profiles"]
     if profile not in profiles:
@@ -61,7 +72,7 @@ def plan(profile: str) -> tuple[list[dict], list[dict]]:
         parameters.update(overrides.get(page["notebook"], {}))
         parameters.update(overrides.get(name, {}))
         if "results_dir" in _parameter_names(source):  # relative to notebooks/, the cwd
-            parameters.setdefault("results_dir", f"../results/{profile}")
+            parameters.setdefault("results_dir", str(results or f"../results/{profile}"))
         pages.append(
             {
                 "name": name,
@@ -79,22 +90,84 @@ def plan(profile: str) -> tuple[list[dict], list[dict]]:
     return [p for p in pages if p["name"] not in last], [p for p in pages if p["name"] in last]
 
 
-def parameters_of(notebook: Path) -> list[tuple[str, str, str]]:
-    """(name, default, meaning) of each assignment in the notebook's ``parameters`` cell; the
-    meaning is the comment on the assignment's first line."""
+def _parameters_cell(notebook: Path) -> str:
     for cell in json.loads(notebook.read_text())["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
-            source = "".join(cell["source"])
-            lines = source.splitlines()
-            found = []
-            for node in ast.parse(source).body:
-                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                    default = ast.get_source_segment(source, node.value)
-                    first = lines[node.lineno - 1]
-                    meaning = first.split("#", 1)[1].strip() if "#" in first else ""
-                    found.append((node.targets[0].id, " ".join(default.split()), meaning))
-            return found
-    return []
+            return "".join(cell["source"])
+    return ""
+
+
+def parameters_of(notebook: Path) -> list[tuple[str, str, str]]:
+    """(name, default, meaning) of each assignment in the notebook's ``parameters`` cell; the
+    meaning is the comment on the assignment's first line (or the comment lines just above it);
+    the default is the value's code without comments."""
+    source = _parameters_cell(notebook)
+    lines = source.splitlines()
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            first = lines[node.lineno - 1]
+            meaning = first.split("#", 1)[1].strip() if "#" in first else ""
+            above = node.lineno - 2
+            while not meaning and above >= 0 and lines[above].lstrip().startswith("#"):
+                meaning = lines[above].lstrip()[1:].strip()
+                above -= 1
+            found.append((node.targets[0].id, ast.unparse(node.value), meaning))
+    return found
+
+
+def default_parameters(notebook: Path) -> dict:
+    """The values the notebook's ``parameters`` cell assigns (the cell is run on its own)."""
+    namespace: dict = {}
+    exec(_parameters_cell(notebook), {}, namespace)  # our own notebooks' literal defaults
+    return namespace
+
+
+def training_jobs(pages: list[dict]) -> list[tuple[Path, object]]:
+    """Every training run the pages ask for, ``(out_dir, TrainConfig)``: pages of a notebook whose
+    parameters include ``strategy``, ``seeds`` and ``results_dir`` (chapter 4)."""
+    from topobook.train import page_runs
+
+    jobs = {}
+    for page in pages:
+        if not {"strategy", "seeds", "results_dir"} <= _parameter_names(page["source"]):
+            continue
+        values = {**default_parameters(page["source"]), **page["parameters"]}
+        values["results_dir"] = (NOTEBOOKS / values["results_dir"]).resolve()  # cwd of a page
+        for out_dir, config in page_runs(values):
+            if out_dir in jobs and jobs[out_dir] != config:
+                raise SystemExit(f"two pages train different runs into {out_dir}")
+            jobs[out_dir] = config
+    return list(jobs.items())
+
+
+def show_parameters_used(notebook: dict) -> None:
+    """Make an executed notebook show the parameters it ran with in one cell: the values that
+    papermill injected replace the defaults in the ``parameters`` cell (comments kept), and the
+    injected cell is removed from the page."""
+    cells = notebook["cells"]
+    injected = next(
+        (c for c in cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])), None
+    )
+    original = next(
+        (c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None
+    )
+    if injected is None or original is None:
+        return
+    values: dict = {}
+    exec("".join(injected["source"]), {}, values)
+    source = "".join(original["source"])
+    lines = source.splitlines()
+    for node in reversed(ast.parse(source).body):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in values:
+                comment = lines[node.lineno - 1].partition("#")[2]
+                line = f"{name} = {values[name]!r}" + (f"  # {comment.strip()}" if comment else "")
+                lines[node.lineno - 1 : node.end_lineno] = [line]
+    original["source"] = "\n".join(lines)
+    tags = injected.setdefault("metadata", {}).setdefault("tags", [])
+    tags.append("remove-cell")
 
 
 def _parameter_names(notebook: Path) -> set[str]:
@@ -158,23 +231,40 @@ def execute(page: dict, out_dir: Path) -> float:
         raise RuntimeError(
             f"notebook {page['name']} failed (executed copy: {output}):\n{result.stderr[-4000:]}"
         )
+    notebook = json.loads(output.read_text())
+    show_parameters_used(notebook)
     if page["title"]:  # a page of a parameterised notebook gets its own title
-        notebook = json.loads(output.read_text())
         first = next(c for c in notebook["cells"] if c["cell_type"] == "markdown")
         lines = "".join(first["source"]).splitlines()
         first["source"] = "\n".join([f"# {page['title']}", *lines[1:]])
-        output.write_text(json.dumps(notebook, indent=1))
+    output.write_text(json.dumps(notebook, indent=1))
     return time.perf_counter() - start
 
 
 def main() -> int:
+    from topobook.jobs import SCHEDULER_VARIABLE, default_workers, run_jobs
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", help="parameter set from book/profiles.yml")
     parser.add_argument("--out", type=Path, help="output folder (default build/<profile>)")
-    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once")
+    parser.add_argument(
+        "--results", type=Path, help="training results folder (default results/<profile>)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="training processes and pages executed at once (default: one per core, or one per "
+        "GPU where CUDA is available)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get(SCHEDULER_VARIABLE),
+        help=f"address of an existing Dask scheduler to train on (default: ${SCHEDULER_VARIABLE})",
+    )
     args = parser.parse_args()
+    workers = args.workers or default_workers()
 
-    first, last = plan(args.profile)
+    first, last = plan(args.profile, args.results.resolve() if args.results else None)
     out = (args.out or ROOT / "build" / args.profile).resolve()
     src = out / "src"
     if src.exists():
@@ -184,13 +274,20 @@ def main() -> int:
         for path in BOOK.glob(pattern):
             if path.name != "profiles.yml":
                 shutil.copy(path, src / path.name)
+    for path in NOTEBOOKS.glob("*.md"):  # text pages among the chapters
+        shutil.copy(path, src / "notebooks" / path.name)
     (src / "notebooks" / "rerun.md").write_text(rerun_page(first + last))
 
     start = time.perf_counter()
+    jobs = training_jobs(first + last)
+    run_jobs(jobs, workers=workers, scheduler=args.scheduler)
+    print(f"{len(jobs)} training runs ready after {time.perf_counter() - start:.0f} s", flush=True)
     for group in (first, last):
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            jobs = {page["name"]: pool.submit(execute, page, src / "notebooks") for page in group}
-            for name, job in jobs.items():
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, os.cpu_count() or 1))) as pool:
+            jobs_of_pages = {
+                page["name"]: pool.submit(execute, page, src / "notebooks") for page in group
+            }
+            for name, job in jobs_of_pages.items():
                 print(f"executed {name} in {job.result():.0f} s", flush=True)
 
     html = out / "_build" / "html"

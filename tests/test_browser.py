@@ -1,12 +1,24 @@
 """The rendered book as a reader sees it: every page opened in headless Chromium.
 
-Fails on a missing image, a broken internal link, TeX left unrendered after MathJax ran, or a
-notebook error cell, and saves a screenshot of every page to <book>/screenshots/. Needs Debian's
-chromium (``apt-get install chromium``); .ci/run installs it. Outside CI the test is skipped,
-with that message, when no Chromium is found.
+Fails on a missing image, a broken internal link, TeX left unrendered after MathJax ran (the
+MathJax delimiters, or a TeX command such as ``\\emph`` or ``\\cite`` in the visible text
+outside math and code), a notebook error cell, or a figure whose text the page shrinks to
+unreadable size, and saves a screenshot of every page to <book>/screenshots/.
+
+Figure size: the book's figures are PNGs drawn by matplotlib at 100 dpi, so a figure ``w``
+inches wide is ``100 w`` pixels wide, and the page shows it at most as wide as the content
+column (``max-width: 100%``). The test renders a copy of each page, with a small script added
+that records every image's natural width and its rendered width (``getBoundingClientRect``)
+in the browser window of 1280 px, and fails where natural / rendered > MAX_SHRINK: the text
+of such a figure (drawn at 10 pt, about 14 px) is shown below half its size. Images that are
+not displayed (rendered width 0, for example inside a collapsed solution) are not judged.
+
+Needs Debian's chromium (``apt-get install chromium``); .ci/run installs it. Outside CI the
+test is skipped, with that message, when no Chromium is found.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +40,19 @@ CHROMIUM_FLAGS = [
     "--allow-file-access-from-files",
     "--virtual-time-budget=15000",
 ]
-SKIPPED_TEXT = {"script", "style", "pre", "code", "mjx-assistive-mml", "textarea"}
+SKIPPED_TEXT = {"script", "style", "pre", "code", "mjx-assistive-mml", "textarea", "mjx-container"}
+SKIPPED_CLASSES = {"math", "highlight"}  # math (before MathJax ran) and code blocks
+VOID_TAGS = set("area base br col embed hr img input link meta source track wbr".split())
+RAW_TEX = re.compile(r"\\[A-Za-z]{2,}")  # a backslash and a TeX command name: \emph, \cite
+MAX_SHRINK = 2.0  # largest natural / rendered width of a figure
+MEASURE_SCRIPT = """<script>
+window.addEventListener("load", () => {
+  for (const img of document.images) {
+    img.setAttribute("data-natural-width", img.naturalWidth);
+    img.setAttribute("data-rendered-width", Math.round(img.getBoundingClientRect().width));
+  }
+});
+</script>"""
 
 
 def chromium() -> str:
@@ -47,12 +71,17 @@ class Page(HTMLParser):
     def __init__(self):
         super().__init__()
         self.links, self.images, self.ids, self.classes, self.text = [], [], set(), [], []
+        self.sizes = []  # (src, natural width, rendered width) where the page recorded them
         self._skip = 0
+        self._open = []  # (tag, skips text) of the open elements
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag in SKIPPED_TEXT:
-            self._skip += 1
+        classes = set((attrs.get("class") or "").split())
+        skips = tag in SKIPPED_TEXT or bool(classes & SKIPPED_CLASSES)
+        if tag not in VOID_TAGS:
+            self._open.append((tag, skips))
+            self._skip += skips
         if "id" in attrs:
             self.ids.add(attrs["id"])
         if attrs.get("class"):
@@ -61,10 +90,23 @@ class Page(HTMLParser):
             self.links.append(attrs["href"])
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+            if "data-rendered-width" in attrs:
+                self.sizes.append(
+                    (
+                        attrs["src"],
+                        int(attrs["data-natural-width"]),
+                        int(attrs["data-rendered-width"]),
+                    )
+                )
 
     def handle_endtag(self, tag):
-        if tag in SKIPPED_TEXT and self._skip:
-            self._skip -= 1
+        # close up to the matching open element (HTML allows omitted end tags)
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i][0] == tag:
+                for _, skips in self._open[i:]:
+                    self._skip -= skips
+                del self._open[i:]
+                break
 
     def handle_data(self, data):
         if not self._skip:
@@ -72,15 +114,34 @@ class Page(HTMLParser):
 
 
 def render(browser: str, page: Path, screenshot: Path) -> str:
-    """The DOM after scripts (MathJax) ran; also saves a screenshot."""
+    """The DOM after scripts (MathJax) ran, rendered in a 1280 px wide window from a copy of the
+    page that records each image's natural and rendered width (MEASURE_SCRIPT); also saves a
+    screenshot of the page itself."""
     profile = tempfile.mkdtemp()
     url = page.as_uri()
-    dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    html = page.read_text(encoding="utf-8")
+    end = html.rfind("</body>")
+    measured = page.with_name(f"{page.stem}.measure-sizes.html")  # beside it: same relative links
+    measured.write_text(
+        html[:end] + MEASURE_SCRIPT + html[end:] if end >= 0 else html + MEASURE_SCRIPT,
+        encoding="utf-8",
+    )
+    try:
+        dom = subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1280,1600",
+                "--dump-dom",
+                measured.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    finally:
+        measured.unlink(missing_ok=True)
     subprocess.run(
         [
             browser,
@@ -134,6 +195,15 @@ def test_every_page_renders_cleanly(built_book):
         for marker in ("\\(", "\\[", "$$"):
             if marker in text:
                 problems.append(f"{name}: raw TeX {marker!r} left on the page")
+        for match in RAW_TEX.finditer(text):
+            context = text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " ")
+            problems.append(f"{name}: raw TeX command {match.group()!r} in ...{context}...")
+        for src, natural, rendered in doc.sizes:
+            if rendered > 0 and natural / rendered > MAX_SHRINK:
+                problems.append(
+                    f"{name}: figure {src} is {natural} px wide but shown at {rendered} px "
+                    f"(text at {rendered / natural:.0%} of its size): draw it narrower"
+                )
         if "Traceback (most recent call last)" in text or any(
             "traceback" in c for c in doc.classes
         ):

@@ -43,9 +43,14 @@ def test_load_isbi_conventions():
 
 def test_split_is_contiguous_and_disjoint():
     split = data.train_eval_split()
-    assert split["train_images"].shape[0] == 24 and split["eval_images"].shape[0] == 6
+    assert [split[f"{k}_images"].shape[0] for k in ("train", "val", "eval")] == [21, 3, 6]
+    every = data.DEFAULT_TRAIN_SLICES + data.DEFAULT_VAL_SLICES + data.DEFAULT_EVAL_SLICES
+    assert sorted(every) == list(range(30))  # disjoint and complete
     with pytest.raises(ValueError, match="overlap"):
         data.train_eval_split([0, 1, 2], [2, 3])
+    with pytest.raises(ValueError, match="val and eval slices overlap"):
+        data.train_eval_split([0], [2, 3], val_slices=[3])
+    assert data.train_eval_split([0], [1], val_slices=())["val_images"] is None
     with pytest.raises(ValueError, match="0..29"):
         data.load_isbi([30])
 
@@ -99,8 +104,17 @@ def test_patch_sampler_is_seeded_and_augments_consistently():
             assert image[mask == 0].mean() < image[mask == 1].mean()
     with pytest.raises(ValueError, match="patch_size"):
         data.PatchSampler(images, masks, patch_size=81)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match="same N, H, W"):
         data.PatchSampler(images, masks[:2])
+    # two input channels are cropped and transformed alike
+    two = data.PatchSampler(np.stack([images, 1 - images], axis=1), masks, patch_size=32, seed=5)
+    for _ in range(10):
+        image, mask = two.sample()
+        assert image.shape == (2, 32, 32) and mask.shape == (32, 32)
+        assert np.allclose(image[1], 1 - image[0])
+    first = data.PatchSampler(images, masks, patch_size=32, seed=5).sample()
+    assert np.array_equal(data.PatchSampler(np.stack([images, images], 1), masks, 32, seed=5)
+                          .sample()[0][0], first[0])
 
 
 def test_augment_covers_all_eight_symmetries():

@@ -35,8 +35,14 @@ ISBI_BASE_URL = (
     "https://raw.githubusercontent.com/zhixuhao/unet/"
     "b45af4d458437d8281cc218a07fd4380818ece4a/data/membrane/"
 )
-DEFAULT_TRAIN_SLICES = tuple(range(0, 24))
+# The book's protocol: slices 0-20 train, 21-23 validation (checkpoint selection only), 24-29
+# evaluation (never seen by training or selection). Contiguous blocks: neighbouring sections of
+# the stack are nearly alike, so a random split would leak.
+DEFAULT_TRAIN_SLICES = tuple(range(0, 21))
+DEFAULT_VAL_SLICES = tuple(range(21, 24))
 DEFAULT_EVAL_SLICES = tuple(range(24, 30))
+# The authors' split: 80:20, slices 0-23 train, and their validation crops came from 24-29.
+AUTHORS_TRAIN_SLICES = tuple(range(0, 24))
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _SHARED_DATA = _REPO_ROOT.parent / "shared" / "data" / "isbi2012"
@@ -185,25 +191,26 @@ def load_isbi(
 def train_eval_split(
     train_slices: Sequence[int] = DEFAULT_TRAIN_SLICES,
     eval_slices: Sequence[int] = DEFAULT_EVAL_SLICES,
+    val_slices: Sequence[int] = DEFAULT_VAL_SLICES,
     download: bool = True,
 ) -> dict[str, np.ndarray]:
-    """The labelled ISBI slices split into training and evaluation sets.
+    """The labelled ISBI slices split into training, validation and evaluation sets.
 
-    The default split is contiguous (0-23 train, 24-29 evaluation): neighbouring sections of the
-    stack are nearly alike, so a random split would leak. Returns a dict with ``train_images``,
-    ``train_masks``, ``eval_images``, ``eval_masks``.
+    The default split is contiguous (0-20 train, 21-23 validation, 24-29 evaluation): neighbouring
+    sections of the stack are nearly alike, so a random split would leak. ``val_slices=()`` gives
+    no validation set. Returns a dict with ``train_images``, ``train_masks``, ``val_images``,
+    ``val_masks``, ``eval_images``, ``eval_masks`` (``val_*`` are ``None`` without validation).
     """
-    overlap = sorted(set(train_slices) & set(eval_slices))
-    if overlap:
-        raise ValueError(f"training and evaluation slices overlap: {overlap}")
-    train_images, train_masks = load_isbi(train_slices, download=download)
-    eval_images, eval_masks = load_isbi(eval_slices, download=download)
-    return {
-        "train_images": train_images,
-        "train_masks": train_masks,
-        "eval_images": eval_images,
-        "eval_masks": eval_masks,
-    }
+    sets = {"train": list(train_slices), "val": list(val_slices), "eval": list(eval_slices)}
+    for a, b in (("train", "val"), ("train", "eval"), ("val", "eval")):
+        overlap = sorted(set(sets[a]) & set(sets[b]))
+        if overlap:
+            raise ValueError(f"{a} and {b} slices overlap: {overlap}")
+    out = {}
+    for name, slices in sets.items():
+        images, masks = load_isbi(slices, download=download) if slices else (None, None)
+        out[f"{name}_images"], out[f"{name}_masks"] = images, masks
+    return out
 
 
 def synthetic_em(
@@ -256,20 +263,22 @@ def synthetic_em(
 def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
     """Apply the same random rotation by k*90 degrees and random horizontal flip to both arrays.
 
-    Rotations and one flip generate all 8 symmetries of the square.
+    Rotations and one flip generate all 8 symmetries of the square. ``image`` is ``(H, W)`` or
+    ``(C, H, W)`` (channels are transformed alike), ``mask`` ``(H, W)``.
     """
     k = int(rng.integers(4))
-    image, mask = np.rot90(image, k), np.rot90(mask, k)
+    image, mask = np.rot90(image, k, axes=(-2, -1)), np.rot90(mask, k)
     if rng.integers(2):
-        image, mask = image[:, ::-1], mask[:, ::-1]
+        image, mask = image[..., ::-1], mask[:, ::-1]
     return np.ascontiguousarray(image), np.ascontiguousarray(mask)
 
 
 class PatchSampler:
     """Seeded random square patches from a stack of images and masks.
 
-    ``images`` ``(N, H, W)`` float, ``masks`` ``(N, H, W)`` in ``{0, 1}``. Every training run of
-    the book draws its patches through this class, so one seed fixes the data order.
+    ``images`` ``(N, H, W)`` or ``(N, C, H, W)`` float (several input channels, cropped alike),
+    ``masks`` ``(N, H, W)`` in ``{0, 1}``. Every training run of the book draws its patches
+    through this class, so one seed fixes the data order.
     """
 
     def __init__(
@@ -281,25 +290,29 @@ class PatchSampler:
         seed: int = 0,
     ) -> None:
         images, masks = np.asarray(images), np.asarray(masks)
-        if images.ndim != 3 or images.shape != masks.shape:
+        if images.ndim not in (3, 4) or masks.ndim != 3 or (
+            (images.shape[0], *images.shape[-2:]) != masks.shape
+        ):
             raise ValueError(
-                f"images and masks must both be (N, H, W) of the same shape, got {images.shape} "
-                f"and {masks.shape}"
+                "images must be (N, H, W) or (N, C, H, W) and masks (N, H, W) of the same N, H, "
+                f"W; got {images.shape} and {masks.shape}"
             )
-        if patch_size < 1 or patch_size > min(images.shape[1:]):
-            raise ValueError(f"patch_size {patch_size} does not fit images of {images.shape[1:]}")
+        if patch_size < 1 or patch_size > min(images.shape[-2:]):
+            raise ValueError(f"patch_size {patch_size} does not fit images of {images.shape[-2:]}")
         self.images, self.masks = images, masks
         self.patch_size = patch_size
         self.augment = augment
         self.rng = np.random.default_rng(seed)
 
     def sample(self, index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """A ``(patch_size, patch_size)`` patch of image ``index`` (random if None) and its mask."""
-        n, h, w = self.images.shape
+        """A ``(patch_size, patch_size)`` patch of image ``index`` (random if None) and its mask
+        (the image patch keeps its channel axis if the images have one)."""
+        n = len(self.images)
+        h, w = self.images.shape[-2:]
         i = int(self.rng.integers(n)) if index is None else index
         p = self.patch_size
         r, c = int(self.rng.integers(h - p + 1)), int(self.rng.integers(w - p + 1))
-        image, mask = self.images[i, r : r + p, c : c + p], self.masks[i, r : r + p, c : c + p]
+        image, mask = self.images[i, ..., r : r + p, c : c + p], self.masks[i, r : r + p, c : c + p]
         if self.augment:
             return augment(image, mask, self.rng)
         return image.copy(), mask.copy()

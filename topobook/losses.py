@@ -43,6 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from topobook.betti_matching import betti_matching_loss as betti_matching_loss  # re-export
 from topobook.persistence import (
     COMPLEXES,
     PersistenceLayer,
@@ -349,3 +350,203 @@ def numerical_gradient(loss_fn, image: np.ndarray, eps: float = 1e-6) -> np.ndar
             2 * eps
         )
     return grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines and controls beside L_topo: clDice, the sorted-value term, and one entry point.
+
+CLDICE_SMOOTH = 1.0  # the smoothing constant of the reference soft_cldice (``smooth = 1.``)
+TOPO_LOSSES = ("none", "topo", "cldice", "sorted_value", "betti_matching")
+
+
+def _check_iterations(iterations: int) -> int:
+    if isinstance(iterations, bool) or not isinstance(iterations, int | np.integer):
+        raise TypeError(f"iterations must be an int, got {type(iterations).__name__}")
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    return int(iterations)
+
+
+def _soft_erode(x: torch.Tensor) -> torch.Tensor:
+    """Grey erosion of ``x`` (B, 1, H, W) by the 3x3 cross: the minimum of a vertical and a
+    horizontal 3-pixel min-pooling. Min-pooling is ``-max_pool(-x)``; the pooling pads with
+    ``-inf``, so pixels outside the image never win (the minimum is over in-image pixels)."""
+    vertical = -F.max_pool2d(-x, (3, 1), (1, 1), (1, 0))
+    horizontal = -F.max_pool2d(-x, (1, 3), (1, 1), (0, 1))
+    return torch.min(vertical, horizontal)
+
+
+def _soft_dilate(x: torch.Tensor) -> torch.Tensor:
+    """Grey dilation of ``x`` (B, 1, H, W) by the 3x3 square (max-pooling, stride 1)."""
+    return F.max_pool2d(x, (3, 3), (1, 1), (1, 1))
+
+
+def _soft_skeleton_4d(x: torch.Tensor, iterations: int) -> torch.Tensor:
+    # Lantuejoul's skeleton, union over j of (E^j x minus open(E^j x)), with the union of soft
+    # sets written as a + b - a*b (relu'd, as the reference does).
+    skeleton = F.relu(x - _soft_dilate(_soft_erode(x)))
+    for _ in range(iterations):
+        x = _soft_erode(x)
+        delta = F.relu(x - _soft_dilate(_soft_erode(x)))
+        skeleton = skeleton + F.relu(delta - skeleton * delta)
+    return skeleton
+
+
+def soft_skeleton(x: torch.Tensor, iterations: int = 3) -> torch.Tensor:
+    """The soft skeleton of Shit et al. (clDice, CVPR 2021) of ``x``, same shape as ``x``.
+
+    ``x``: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``, finite (a probability map in
+    ``[0, 1]`` in clDice). Erosion is the grey minimum over the 3x3 cross (4-neighbours and the
+    pixel), the opening is that erosion followed by a grey dilation over the 3x3 square (so it
+    is not a true morphological opening), and pixels outside the image are ignored (pooling
+    pads with ``-inf``). Then ``skel = relu(x - open(x))`` and ``iterations`` times:
+    ``x = erode(x); delta = relu(x - open(x)); skel = skel + relu(delta - skel * delta)``.
+    On a binary image this is the binary morphological skeleton (a union over erosion depths);
+    a structure of half-width ``r`` pixels needs ``iterations >= r`` to reach its centre line.
+
+    Follows the authors' reference code operation by operation (repository jocpae/clDice,
+    ``cldice_loss/pytorch/soft_skeleton.py``: ``soft_erode``, ``soft_dilate``, ``soft_open``,
+    ``soft_skel``), so values and gradients agree with it (max-pooling sends the gradient to
+    one pixel of each window; ``torch.min`` splits it at ties).
+    """
+    iterations = _check_iterations(iterations)
+    batch = _as_batch(x, "x")
+    return _soft_skeleton_4d(batch.unsqueeze(1), iterations).reshape(x.shape)
+
+
+def cldice_loss(
+    likelihood: torch.Tensor,
+    target: torch.Tensor,
+    iterations: int = 3,
+    smooth: float = CLDICE_SMOOTH,
+) -> torch.Tensor:
+    """The soft clDice loss (Shit et al., CVPR 2021) of the **membrane** (a scalar).
+
+    ``likelihood``: cell probability ``f``, ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` in
+    ``[0, 1]``; ``target``: the same shape in ``[0, 1]`` (a {0, 1} mask, 1 = cell). clDice is a
+    loss for thin tubular structures, which here are the membranes, so it is computed on
+    ``P = 1 - f`` (membrane probability) and ``T = 1 - g`` (membrane truth)::
+
+        S_P = soft_skeleton(P, iterations),  S_T = soft_skeleton(T, iterations)
+        tprec = (sum(S_P * T) + smooth) / (sum(S_P) + smooth)
+        tsens = (sum(S_T * P) + smooth) / (sum(S_T) + smooth)
+        loss  = 1 - 2 * tprec * tsens / (tprec + tsens)
+
+    The sums run over the **whole batch** and all pixels at once (not per image then averaged),
+    as the reference's ``torch.sum`` over the whole ``(B, C, H, W)`` tensor does with one
+    channel; ``smooth = 1`` as in the reference. Following jocpae/clDice,
+    ``cldice_loss/pytorch/cldice.py`` (class ``soft_cldice``, ``exclude_background=False``),
+    except that ``iterations`` is really used: the reference class stores its ``iter_``
+    argument but always skeletonises with 10 iterations, so the reference's value with its
+    default arguments is ``cldice_loss(..., iterations=10)``.
+    """
+    iterations = _check_iterations(iterations)
+    if not smooth > 0:
+        raise ValueError(f"smooth must be > 0, got {smooth}")
+    f, g = check_pair(likelihood, target)
+    pred, true = (1 - f).unsqueeze(1), (1 - g).unsqueeze(1)  # (B, 1, H, W) membrane maps
+    skel_pred = _soft_skeleton_4d(pred, iterations)
+    skel_true = _soft_skeleton_4d(true, iterations)
+    tprec = (torch.sum(skel_pred * true) + smooth) / (torch.sum(skel_pred) + smooth)
+    tsens = (torch.sum(skel_true * pred) + smooth) / (torch.sum(skel_true) + smooth)
+    return 1.0 - 2.0 * (tprec * tsens) / (tprec + tsens)
+
+
+def sorted_value_loss(
+    likelihood: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """The value-only control of the notebook loss: ``2 * sum_i (f_(i) - g_(i))**2`` per image.
+
+    ``f_(1) <= ... <= f_(n)`` are the ``n = H*W`` pixel values of the likelihood sorted in
+    increasing order, ``g_(i)`` those of the target; the sum runs over ``i = 1 .. n-1``: the
+    maximum of each image is dropped. This is the form chapter 2 uses (its cell printing
+    "sorted-value term 2*sum (f_(i) - g_(i))^2"): in the authors' notebook loss
+    (``topological_loss(matching="birth", complex="freudenthal", keep_zero_length=True)``)
+    every pixel but the maximum (the essential bar, dropped with the first bar) gives one H0
+    bar born at its value, and a zero-length bar ``(v, v)`` counts its value twice, as birth and
+    as death. When every H0 bar of ``f`` and ``g`` has zero length, the H0 part of the notebook
+    loss equals this term exactly (tested); in general it is the part of that loss that only
+    matches the histograms of ``f`` and ``g``, with no topology in it.
+
+    ``likelihood``: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` in ``[0, 1]``; ``target``: the
+    same shape in ``[0, 1]``. ``reduction="mean"`` (default) averages over the batch, ``"sum"``
+    sums. The gradient is ``4 (f_(i) - g_(i))`` at the pixel of rank ``i`` (zero at the maximum).
+    """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    f, g = check_pair(likelihood, target)
+    f_sorted = torch.sort(f.reshape(len(f), -1), dim=1).values[:, :-1]
+    g_sorted = torch.sort(g.reshape(len(g), -1), dim=1).values[:, :-1]
+    per_image = 2 * ((f_sorted - g_sorted) ** 2).sum(dim=1)
+    return per_image.mean() if reduction == "mean" else per_image.sum()
+
+
+def _term_function(loss: str):
+    """The function ``(likelihood, target, **kwargs) -> scalar`` of a name in TOPO_LOSSES."""
+    if loss == "topo":
+        return topological_loss
+    if loss == "cldice":
+        return cldice_loss
+    if loss == "sorted_value":
+        return sorted_value_loss
+    # betti_matching: imported here so that every other loss works without that module
+    try:
+        from topobook.betti_matching import betti_matching_loss
+    except ImportError as error:
+        raise ImportError(
+            "loss='betti_matching' needs topobook.betti_matching.betti_matching_loss, which "
+            f"could not be imported: {error}"
+        ) from error
+    return betti_matching_loss
+
+
+def training_loss(
+    logits: torch.Tensor, target: torch.Tensor, loss: str, lam: float, **kwargs
+) -> LossParts:
+    """``L = L_BCE(logits, g) + lam * term(sigmoid(logits), g)``, for any term of the book.
+
+    ``loss`` names the term (:data:`TOPO_LOSSES`):
+
+    ``"none"``: no term (BCE only; ``lam`` and ``kwargs`` must be unused);
+    ``"topo"``: :func:`topological_loss` (kwargs ``matching``, ``complex``, ``keep_zero_length``,
+    ``misroute_gradient``, ...); ``training_loss(x, g, "topo", lam, **kw)`` equals
+    :func:`combined_loss` ``(x, g, lam, **kw)``;
+    ``"cldice"``: :func:`cldice_loss` (kwarg ``iterations``);
+    ``"sorted_value"``: :func:`sorted_value_loss`, the value-only control;
+    ``"betti_matching"``: ``topobook.betti_matching.betti_matching_loss`` (imported when asked
+    for; an ``ImportError`` says so if that module is missing).
+
+    ``logits``: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)``; ``target`` the same shape in
+    {0, 1}. BCE is computed from the logits and averaged over pixels. Returns
+    :class:`LossParts` whose ``topo`` field holds the chosen term (zero for ``"none"`` or
+    ``lam = 0``, in which case the term is not computed). Unknown keyword arguments raise a
+    ``TypeError`` even when ``lam = 0``.
+    """
+    if loss not in TOPO_LOSSES:
+        raise ValueError(f"loss must be one of {TOPO_LOSSES}, got {loss!r}")
+    x, g = check_pair(logits, target, likelihood_name="logits")
+    if not lam >= 0:
+        raise ValueError(f"lam must be >= 0, got {lam}")
+    if loss == "none":
+        if kwargs:
+            raise TypeError(f"loss='none' takes no keyword arguments, got {sorted(kwargs)}")
+        term_fn = None
+    else:
+        term_fn = _term_function(loss)
+        _check_keywords(term_fn, kwargs)
+    bce = F.binary_cross_entropy_with_logits(x, g)
+    if term_fn is None or lam == 0:
+        term = x.new_zeros(())
+    else:
+        term = term_fn(torch.sigmoid(x), g, **kwargs)
+    return LossParts(bce + lam * term, bce, term)
+
+
+def _check_keywords(fn, kwargs: dict) -> None:
+    """Raise TypeError now (not only when lam > 0) if ``fn`` does not take ``kwargs``."""
+    import inspect
+
+    try:
+        inspect.signature(fn).bind(None, None, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{fn.__name__}: {error}") from None

@@ -52,7 +52,8 @@ def plot_diagram(
     dgms: Sequence[np.ndarray], ax=None, title: str | None = None, labels=("H0", "H1"), size=18
 ):
     """Persistence diagram of a sublevel (births below the diagonal's upper side) or superlevel
-    (births >= deaths) filtration; essential bars are drawn on a dashed line marked ∞."""
+    (births >= deaths) filtration; essential bars are drawn on a dashed line marked ∞ (sublevel,
+    death +inf) or −∞ (superlevel, death -inf, TopologyLayer's convention)."""
     ax = _axes(ax)
     finite_values = np.concatenate(
         [d[np.isfinite(d)].ravel() for d in dgms if len(d)] + [np.zeros(0)]
@@ -63,7 +64,13 @@ def plot_diagram(
     inf_y = lo - 2 * pad if superlevel else hi + 2 * pad
     ax.plot([lo - 3 * pad, hi + 3 * pad], [lo - 3 * pad, hi + 3 * pad], "k-", lw=0.8)
     ax.axhline(inf_y, color="gray", ls="--", lw=0.8)
-    ax.text(lo - 2.5 * pad, inf_y, "∞", va="bottom" if not superlevel else "top", color="gray")
+    ax.text(
+        lo - 2.5 * pad,
+        inf_y,
+        "−∞" if superlevel else "∞",
+        va="bottom" if not superlevel else "top",
+        color="gray",
+    )
     for k, dgm in enumerate(dgms):
         if len(dgm) == 0:
             continue
@@ -223,3 +230,47 @@ def plot_lifetimes(
     if title:
         ax.set_title(title)
     return ax
+
+
+def forest_plot(
+    comparisons: dict[str, dict[str, dict]],
+    higher_is_better: dict[str, bool],
+    ncols: int = 3,
+    panel_size: tuple[float, float] = (3.0, 2.6),
+):
+    """Paired differences (strategy - baseline), one panel per metric.
+
+    ``comparisons[metric][run]`` is a :func:`topobook.stats.paired_comparison` result: the mean
+    difference is drawn as a square with its 95 % interval, each seed's difference as a dot, and
+    0 (no difference) as a vertical line; the panel title says which side is better.
+    Returns the figure.
+    """
+    names = list(comparisons)
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, metric in zip(axes.ravel(), names, strict=False):
+        runs = list(comparisons[metric])
+        for y, run in enumerate(runs):
+            c = comparisons[metric][run]
+            ax.plot(c["differences"], np.full(len(c["differences"]), y) + 0.18, ".",
+                    color="0.55", ms=4)
+            ax.errorbar(c["mean_difference"], y, xerr=[[c["mean_difference"] - c["low"]],
+                        [c["high"] - c["mean_difference"]]], fmt="s", color="tab:blue",
+                        ms=4, capsize=2, lw=1)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(runs)), runs, fontsize=8)
+        better = "right" if higher_is_better[metric] else "left"
+        ax.set_title(f"{metric} (better: {better})", fontsize=9)
+        ax.set_xlabel("difference to baseline", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0, 0].invert_yaxis()  # shared: the first strategy on top in every panel
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,51 @@
+"""Training runs as jobs: the numbers do not depend on the number of workers."""
+
+import json
+
+import pytest
+
+from topobook.jobs import run_jobs
+from topobook.train import TrainConfig
+
+TINY = dict(
+    epochs=2,
+    width=4,
+    depth=2,
+    patch_size=32,
+    n_val_patches=2,
+    train_slices=(0, 1),
+    val_slices=(28,),
+    eval_slices=(29,),
+    diagram_epochs=(1,),
+    betti_patches=5,
+)
+
+
+def _numbers(path):
+    result = json.loads(path.read_text())
+    return result["history"], result["mean"], result["last"]["mean"], result["best_epoch"]
+
+
+def test_same_runs_with_one_and_two_workers(tmp_path):
+    configs = [
+        TrainConfig(seed=0, **TINY),
+        TrainConfig(strategy="topo_loss", lam=0.01, seed=1, **TINY),
+    ]
+    one = run_jobs([(tmp_path / "one" / f"r{i}", c) for i, c in enumerate(configs)], workers=1)
+    two = run_jobs([(tmp_path / "two" / f"r{i}", c) for i, c in enumerate(configs)], workers=2)
+    assert len(one) == len(two) == 2
+    for i in range(2):
+        assert _numbers(tmp_path / "one" / f"r{i}" / "metrics.json") == _numbers(
+            tmp_path / "two" / f"r{i}" / "metrics.json"
+        )
+    # finished runs are skipped: nothing is run again
+    again = [(tmp_path / "two" / f"r{i}", c) for i, c in enumerate(configs)]
+    assert run_jobs(again, workers=2) == {}
+
+
+def test_bad_jobs_raise(tmp_path):
+    config = TrainConfig(**TINY)
+    with pytest.raises(ValueError, match="same folder"):
+        run_jobs([(tmp_path, config), (tmp_path, config)], workers=1)
+    with pytest.raises(ValueError, match="workers"):
+        run_jobs([(tmp_path, config)], workers=-1)
