@@ -195,7 +195,7 @@ def rerun_page(pages: list[dict]) -> str:
         for name, default, meaning in parameters_of(source):
             out.append(f"| `{name}` | `{default.replace('|', '&#124;')}` | {meaning} |")
         out.append("")
-        example = f".venv/bin/papermill --cwd notebooks {rel} out.ipynb"
+        example = f".venv/bin/papermill --cwd notebooks {rel} build/{source.stem}.ipynb"
         fixed = [p for p in its_pages if p["title"]]
         if fixed:
             out += ["The book executes it once per page, with these parameters fixed:", ""]

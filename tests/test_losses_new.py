@@ -1,7 +1,5 @@
 """clDice, the sorted-value control, training_loss, and TopoNet's rule as lifetime matching."""
 
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -356,33 +354,16 @@ def test_training_loss_lam_zero_skips_the_term():
         assert parts.total.item() == parts.bce.item()
 
 
-def test_training_loss_calls_betti_matching_lazily(monkeypatch):
-    calls = []
+def test_training_loss_with_betti_matching():
+    from topobook.betti_matching import betti_matching_loss
 
-    def fake(likelihood, target, relative=False):
-        calls.append((likelihood, target, relative))
-        return likelihood.sum()
-
-    module = types.ModuleType("topobook.betti_matching")
-    module.betti_matching_loss = fake
-    monkeypatch.setitem(sys.modules, "topobook.betti_matching", module)
     x, g = logits_and_target()
-    parts = training_loss(x, g, "betti_matching", 0.25, relative=True)
-    ((likelihood, target, relative),) = calls
-    assert relative is True
-    torch.testing.assert_close(likelihood, torch.sigmoid(x[:, 0]))
-    assert parts.total.item() == pytest.approx(parts.bce.item() + 0.25 * likelihood.sum().item())
+    parts = training_loss(x, g, "betti_matching", 0.25)
+    expected = betti_matching_loss(torch.sigmoid(x), g)
+    assert parts.topo.item() == pytest.approx(expected.item())
+    assert parts.total.item() == pytest.approx(parts.bce.item() + 0.25 * expected.item())
     with pytest.raises(TypeError, match="unknown"):
         training_loss(x, g, "betti_matching", 0.25, unknown=1)
-
-
-def test_training_loss_works_without_betti_matching(monkeypatch):
-    monkeypatch.setitem(sys.modules, "topobook.betti_matching", None)  # import fails
-    x, g = logits_and_target()
-    with pytest.raises(ImportError, match="betti_matching"):
-        training_loss(x, g, "betti_matching", 0.1)
-    for name in ("none", "topo", "cldice", "sorted_value"):
-        training_loss(x, g, name, 0.1 if name != "none" else 0.0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -489,14 +489,6 @@ def _term_function(loss: str):
         return cldice_loss
     if loss == "sorted_value":
         return sorted_value_loss
-    # betti_matching: imported here so that every other loss works without that module
-    try:
-        from topobook.betti_matching import betti_matching_loss
-    except ImportError as error:
-        raise ImportError(
-            "loss='betti_matching' needs topobook.betti_matching.betti_matching_loss, which "
-            f"could not be imported: {error}"
-        ) from error
     return betti_matching_loss
 
 
@@ -513,8 +505,7 @@ def training_loss(
     :func:`combined_loss` ``(x, g, lam, **kw)``;
     ``"cldice"``: :func:`cldice_loss` (kwarg ``iterations``);
     ``"sorted_value"``: :func:`sorted_value_loss`, the value-only control;
-    ``"betti_matching"``: ``topobook.betti_matching.betti_matching_loss`` (imported when asked
-    for; an ``ImportError`` says so if that module is missing).
+    ``"betti_matching"``: :func:`topobook.betti_matching.betti_matching_loss`.
 
     ``logits``: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)``; ``target`` the same shape in
     {0, 1}. BCE is computed from the logits and averaged over pixels. Returns

@@ -13,7 +13,8 @@ Three ways to turn an image ``f`` of shape ``(H, W)`` into a filtered complex (`
     pixels are the vertices of the Freudenthal triangulation that TopologyLayer's
     ``LevelSetLayer2D`` uses: edges to the 4 neighbours plus the diagonal ``(r, c)-(r+1, c+1)``,
     two triangles per square sharing that diagonal, every simplex taking the max of its vertices.
-    H0 and holes are both **6-connected** (the triangulation is its own dual). Diagrams equal
+    H0 and holes are both **6-connected**: 6-adjacency with this diagonal is self-complementary
+    (the complement of a set is 6-connected with the same diagonal). Diagrams equal
     TopologyLayer's.
 
 Filtrations: ``superlevel=False`` filters by ``f <= t`` (births <= deaths, essential deaths
