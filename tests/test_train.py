@@ -84,6 +84,7 @@ def test_results_files(tmp_path):
         "dice",
         "betti_paper",
         "betti_8conn",
+        "betti_matching",
         "v_rand",
         "v_info",
         "cldice",
