@@ -4,6 +4,7 @@ This is the slow end-to-end test: it fails on any notebook error and on any Sphi
 """
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,15 @@ def test_pages_show_the_parameters_they_ran_with(built_book):
     shown = "".join(tagged[0]["source"])
     assert "lam = 0.01  # weight of L_topo" in shown and "run_name = 'topo_loss_balanced'" in shown
     assert "epochs = 2  #" in shown  # the CI profile's value, not the default 100
+
+
+def test_every_parameter_has_a_meaning_for_the_rerun_page():
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        found = build.parameters_of(path)
+        assert found, f"{path.name} has no parameters"
+        for name, default, meaning in found:
+            assert meaning, f"{path.name}: parameter {name} has no comment to explain it"
+            assert "#" not in default, f"{path.name}: a comment leaked into {name}'s default"

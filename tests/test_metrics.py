@@ -443,3 +443,21 @@ def test_isbi_on_a_real_slice():
         label(truth, connectivity=1), label(probability > 0.5, connectivity=1)
     )
     assert unthinned["v_rand"] < scores["v_rand"] - 0.005
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_betti_counts_equal_persistence_and_ripser(seed):
+    """The label-based counts of betti_error equal the persistence computations they replace:
+    ripser's lower_star_img for the paper's variant, betti_numbers for the standard one."""
+    from ripser import lower_star_img
+
+    from topobook.metrics import _betti_by_labels, _finite_h0_bars_lower_star
+    from topobook.persistence import betti_numbers
+
+    rng = np.random.default_rng(seed)
+    for density in (0.2, 0.5, 0.8, 1.0, 0.0):
+        mask = (rng.random((17, 23)) < density).astype(np.uint8)
+        dgm = lower_star_img(mask.astype(float))
+        assert _finite_h0_bars_lower_star(mask) == int(np.sum(np.isfinite(dgm[:, 1])))
+        for complex in ("cubical", "vertex"):
+            assert _betti_by_labels(mask.astype(bool), complex) == betti_numbers(mask, complex)

@@ -77,6 +77,10 @@ def run_jobs(
         raise ValueError("two jobs write to the same folder")
     scheduler = scheduler or os.environ.get(SCHEDULER_VARIABLE) or None
     pending = [(d, c) for d, c in jobs if finished_result(c, d) is None]
+    if not pending:
+        if progress:
+            print(f"all {len(jobs)} runs are finished: nothing to train")
+        return {}
     total = sum(c.epochs for _, c in jobs)
     bar = tqdm(
         total=total,
@@ -87,9 +91,6 @@ def run_jobs(
         mininterval=poll_seconds,
         dynamic_ncols=True,
     )
-    if not pending:
-        bar.close()
-        return {}
     client = executor = None
     if scheduler:
         from distributed import Client

@@ -29,6 +29,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy import ndimage
 
 from topobook.persistence import betti_numbers, check_binary, check_image
 
@@ -160,10 +161,30 @@ def random_positions(
 
 
 def _finite_h0_bars_lower_star(binary: np.ndarray) -> int:
-    from ripser import lower_star_img
+    """The number of finite H0 bars of ripser's ``lower_star_img`` of a binary image, counted
+    directly: value-0 (membrane) pixels enter first and form the 8-connected components of the
+    lower-star filtration; at level 1 they all merge, so every component but the oldest gives a
+    finite bar (zero-length bars are not reported). Equal to ripser's count (tested), about a
+    hundred times faster."""
+    n_components = ndimage.label(binary == 0, structure=_EIGHT)[1]
+    return max(n_components - 1, 0)
 
-    dgm = lower_star_img(binary.astype(float))
-    return int(np.sum(np.isfinite(dgm[:, 1])))
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+_FOUR = ndimage.generate_binary_structure(2, 1)
+# (foreground, background) connectivity of the complexes whose Betti numbers labels give
+_LABEL_CONNECTIVITY = {"cubical": (_EIGHT, _FOUR), "vertex": (_FOUR, _EIGHT)}
+
+
+def _betti_by_labels(mask: np.ndarray, complex: str) -> tuple[int, int]:
+    """``(b0, b1)`` of the foreground of a binary mask by connected-component labelling: b0 the
+    foreground components, b1 the background components that do not touch the border. Equal to
+    :func:`topobook.persistence.betti_numbers` for ``"cubical"`` and ``"vertex"`` (tested)."""
+    foreground, background = _LABEL_CONNECTIVITY[complex]
+    b0 = ndimage.label(mask, structure=foreground)[1]
+    labels, n_background = ndimage.label(~mask, structure=background)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return int(b0), int(n_background - np.count_nonzero(border))
 
 
 def betti_error(
@@ -196,7 +217,10 @@ def betti_error(
         if variant == "paper":
             errors.append(abs(_finite_h0_bars_lower_star(wp) - _finite_h0_bars_lower_star(wt)))
         else:
-            bp, bt = betti_numbers(wp, complex), betti_numbers(wt, complex)
+            if complex in _LABEL_CONNECTIVITY:  # the same numbers, without persistence
+                bp, bt = _betti_by_labels(wp, complex), _betti_by_labels(wt, complex)
+            else:
+                bp, bt = betti_numbers(wp, complex), betti_numbers(wt, complex)
             errors.append(abs(bp[0] - bt[0]) + abs(bp[1] - bt[1]))
     return float(np.mean(errors))
 
@@ -312,7 +336,6 @@ def thin_boundaries(cells: np.ndarray) -> np.ndarray:
     No cell at all: Fiji's flooding makes every 4-connected component of the image one basin
     (for a boundary-only image, one label everywhere).
     """
-    from scipy import ndimage
     from skimage.measure import label
 
     cells = np.asarray(cells, dtype=bool)
