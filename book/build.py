@@ -63,6 +63,7 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
         raise SystemExit(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
     overrides = profiles[profile] or {}
     pages = []
+    first_page_of: dict[str, str] = {}  # notebook -> the first page made from it
     for name in page_names():
         page = spec["pages"].get(name, {"notebook": f"{name}.ipynb"})
         source = NOTEBOOKS / page["notebook"]
@@ -73,6 +74,7 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
         parameters.update(overrides.get(name, {}))
         if "results_dir" in _parameter_names(source):  # relative to notebooks/, the cwd
             parameters.setdefault("results_dir", str(results or f"../results/{profile}"))
+        first_page_of.setdefault(page["notebook"], name)
         pages.append(
             {
                 "name": name,
@@ -80,6 +82,7 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
                 "parameters": parameters,
                 "title": page.get("title"),
                 "fixed": page.get("parameters", {}),
+                "exercises_on": first_page_of[page["notebook"]],
             }
         )
     known = {p["name"] for p in pages} | {p["source"].name for p in pages}
@@ -208,6 +211,29 @@ def rerun_page(pages: list[dict]) -> str:
     return "\n".join(out)
 
 
+def point_to_exercises(notebook: dict, page_name: str) -> None:
+    """Replace the exercises of an executed notebook (from the cell that opens ``## Exercises``
+    to the one before ``## Summary``) by a link to the page that has them: a parameterised
+    notebook shows its exercises once, on its first page (their labels must be unique)."""
+    cells = notebook["cells"]
+
+    def starts(cell, heading):
+        return cell["cell_type"] == "markdown" and "".join(cell["source"]).startswith(heading)
+
+    begin = next((i for i, c in enumerate(cells) if starts(c, "## Exercises")), None)
+    end = next((i for i, c in enumerate(cells) if starts(c, "## Summary")), None)
+    if begin is None or end is None or end < begin:
+        raise RuntimeError("a parameterised notebook needs '## Exercises' and '## Summary' cells")
+    link = {
+        "cell_type": "markdown",
+        "id": "exercises-link",
+        "metadata": {},
+        "source": f"## Exercises\n\nThe exercises of this chapter are on [its first page]"
+        f"({page_name}.ipynb).",
+    }
+    cells[begin:end] = [link]
+
+
 def execute(page: dict, out_dir: Path) -> float:
     """Execute one page with papermill in its own process; returns the seconds it took."""
     start = time.perf_counter()
@@ -233,6 +259,8 @@ def execute(page: dict, out_dir: Path) -> float:
         )
     notebook = json.loads(output.read_text())
     show_parameters_used(notebook)
+    if page["exercises_on"] != page["name"]:
+        point_to_exercises(notebook, page["exercises_on"])
     if page["title"]:  # a page of a parameterised notebook gets its own title
         first = next(c for c in notebook["cells"] if c["cell_type"] == "markdown")
         lines = "".join(first["source"]).splitlines()

@@ -82,7 +82,8 @@ def test_pages_show_the_parameters_they_ran_with(built_book):
     assert len(tagged) == 1 and len(injected) == 1
     assert "remove-cell" in injected[0]["metadata"]["tags"]
     shown = "".join(tagged[0]["source"])
-    assert "lam = 0.01  # weight of L_topo" in shown and "run_name = 'topo_loss_balanced'" in shown
+    assert "lam = 0.01  # weight of the topological term" in shown
+    assert "run_name = 'topo_loss_balanced'" in shown
     assert "epochs = 2  #" in shown  # the CI profile's value, not the default 100
 
 

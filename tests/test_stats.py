@@ -90,7 +90,12 @@ def test_compare_with_baseline_pairs_by_seed_and_corrects_over_the_table():
     assert row.verdict == "better"
     assert table[(table.run == "good") & (table.metric == "betti")].iloc[0].verdict == "better"
     assert set(table[table.run == "same"].verdict) == {"no detectable difference"}
-    # runs must share the baseline's seeds
+    # a run with fewer seeds is paired on the seeds it shares with the baseline
+    three = {s: good[s] for s in (2, 4, 5)}
+    row = stats.compare_with_baseline(
+        {"baseline": base, "three": three}, "baseline", {"dice": True}
+    ).iloc[0]
+    assert row.n == 3 and row.differences == pytest.approx([0.05] * 3)
     with pytest.raises(ValueError, match="paired by seed"):
         stats.compare_with_baseline(
             {"baseline": base, "short": {0: base[0]}}, "baseline", {"dice": True}

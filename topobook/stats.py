@@ -121,26 +121,28 @@ def compare_with_baseline(
 ):
     """Every strategy against the baseline on every metric, paired by seed, Holm-corrected.
 
-    ``scores[run][seed][metric]``: one number per run, seed and metric; every run must have the
-    baseline's seeds. ``metrics``: metric -> True when higher is better. The family for Holm's
-    correction is every (run, metric) comparison of the table. Returns a ``pandas.DataFrame``
-    with one row per comparison: ``run``, ``metric``, ``n``, ``mean_difference``, ``low``,
-    ``high``, ``p_value``, ``p_holm``, ``verdict`` ("better", "worse" or "no detectable
-    difference" at family-wise level ``alpha``) and ``differences`` (per seed).
+    ``scores[run][seed][metric]``: one number per run, seed and metric. Each run is paired with
+    the baseline on the seeds both have (at least two; a run with fewer seeds than the baseline,
+    such as a sweep, is compared on its own seeds). ``metrics``: metric -> True when higher is
+    better. The family for Holm's correction is every (run, metric) comparison of the table.
+    Returns a ``pandas.DataFrame`` with one row per comparison: ``run``, ``metric``, ``n``,
+    ``mean_difference``, ``low``, ``high``, ``p_value``, ``p_holm``, ``verdict`` ("better",
+    "worse" or "no detectable difference" at family-wise level ``alpha``) and ``differences``
+    (per seed, in seed order).
     """
     import pandas as pd
 
     if baseline not in scores:
         raise ValueError(f"baseline run {baseline!r} not among {sorted(scores)}")
-    seeds = sorted(scores[baseline])
     rows = []
     for run, by_seed in scores.items():
         if run == baseline:
             continue
-        if sorted(by_seed) != seeds:
+        seeds = sorted(set(by_seed) & set(scores[baseline]))
+        if len(seeds) < 2:
             raise ValueError(
-                f"run {run!r} has seeds {sorted(by_seed)}, the baseline {seeds}: runs must be "
-                "paired by seed"
+                f"run {run!r} shares {len(seeds)} seed(s) with the baseline ({sorted(by_seed)} "
+                f"vs {sorted(scores[baseline])}): runs are paired by seed and need at least two"
             )
         for metric in metrics:
             result = paired_comparison(
