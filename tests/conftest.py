@@ -20,7 +20,7 @@ def built_book(tmp_path_factory):
     """
     reuse = os.environ.get("TOPOBOOK_BUILT_BOOK")  # developer loop: a book built before with
     if reuse:  # `python book/build.py --profile ci --out DIR`; CI never sets it
-        return Path(reuse)
+        return Path(reuse).resolve()
     from distributed import LocalCluster
 
     out = tmp_path_factory.mktemp("book")

@@ -287,6 +287,7 @@ def train(
     device = default_device()
 
     split = data.train_eval_split(config.train_slices, config.eval_slices, val_slices=())
+    # loaded apart: under protocol="authors" the validation slices are the evaluation slices
     val_images, val_masks = data.load_isbi(config.val_slices)
     train_x = network_inputs(split["train_images"], config, config.train_slices)
     val_x = network_inputs(val_images, config, config.val_slices)
