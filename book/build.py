@@ -100,6 +100,11 @@ def _parameters_cell(notebook: Path) -> str:
     return ""
 
 
+def _comment(line: str) -> str:
+    """The comment of a line of the parameters cell (its literals hold no '#')."""
+    return line.partition("#")[2].strip()
+
+
 def parameters_of(notebook: Path) -> list[tuple[str, str, str]]:
     """(name, default, meaning) of each assignment in the notebook's ``parameters`` cell; the
     meaning is the comment on the assignment's first line (or the comment lines just above it);
@@ -109,8 +114,7 @@ def parameters_of(notebook: Path) -> list[tuple[str, str, str]]:
     found = []
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            first = lines[node.lineno - 1]
-            meaning = first.split("#", 1)[1].strip() if "#" in first else ""
+            meaning = _comment(lines[node.lineno - 1])
             above = node.lineno - 2
             while not meaning and above >= 0 and lines[above].lstrip().startswith("#"):
                 meaning = lines[above].lstrip()[1:].strip()
@@ -165,8 +169,8 @@ def show_parameters_used(notebook: dict) -> None:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             if name in values:
-                comment = lines[node.lineno - 1].partition("#")[2]
-                line = f"{name} = {values[name]!r}" + (f"  # {comment.strip()}" if comment else "")
+                comment = _comment(lines[node.lineno - 1])
+                line = f"{name} = {values[name]!r}" + (f"  # {comment}" if comment else "")
                 lines[node.lineno - 1 : node.end_lineno] = [line]
     original["source"] = "\n".join(lines)
     tags = injected.setdefault("metadata", {}).setdefault("tags", [])

@@ -3,22 +3,10 @@
 import json
 
 import pytest
+from test_train import TINY  # the tiny runs of the training tests
 
 from topobook.jobs import run_jobs
 from topobook.train import TrainConfig
-
-TINY = dict(
-    epochs=2,
-    width=4,
-    depth=2,
-    patch_size=32,
-    n_val_patches=2,
-    train_slices=(0, 1),
-    val_slices=(28,),
-    eval_slices=(29,),
-    diagram_epochs=(1,),
-    betti_patches=5,
-)
 
 
 def _numbers(path):

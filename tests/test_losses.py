@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from topobook.losses import LAMBDA_NOTEBOOK, LAMBDA_PAPER, combined_loss, topological_loss
+from topobook.losses import (
+    LAMBDA_NOTEBOOK,
+    LAMBDA_PAPER,
+    cldice_loss,
+    combined_loss,
+    sorted_value_loss,
+    topological_loss,
+)
 from topobook.persistence import COMPLEXES, diagrams
 
 
@@ -197,6 +204,7 @@ def test_combined_loss():
     assert torch.isfinite(combined_loss(big, torch.zeros(8, 8), lam=0).total)
 
 
+@pytest.mark.parametrize("fn", [topological_loss, cldice_loss, sorted_value_loss])
 @pytest.mark.parametrize(
     "likelihood, target, message",
     [
@@ -207,9 +215,9 @@ def test_combined_loss():
         (torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), "shape"),
     ],
 )
-def test_bad_input_raises(likelihood, target, message):
+def test_bad_input_raises(fn, likelihood, target, message):
     with pytest.raises(ValueError, match=message):
-        topological_loss(likelihood, target)
+        fn(likelihood, target)
 
 
 def test_unknown_options_raise():

@@ -36,10 +36,8 @@ SCHEDULER_VARIABLE = "TOPOBOOK_SCHEDULER"  # environment variable naming a Dask 
 
 def default_workers() -> int:
     """One worker per GPU where CUDA is available, else one per core this process may use."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.device_count()
+    if _cuda_count():
+        return _cuda_count()
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -104,10 +102,11 @@ def run_jobs(
             raise ValueError(f"workers must be >= 1, got {workers}")
         context = multiprocessing.get_context("spawn")  # no state inherited from this process
         options = {}
-        if _cuda_count():
+        n_gpus = _cuda_count()
+        if n_gpus:
             gpu_ids = context.Queue()
             for i in range(workers):
-                gpu_ids.put(i % _cuda_count())
+                gpu_ids.put(i % n_gpus)
             options = {"initializer": _pin_gpu, "initargs": (gpu_ids,)}
         executor = cf.ProcessPoolExecutor(workers, mp_context=context, **options)
         where = f"{workers} local worker processes"
