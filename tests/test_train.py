@@ -173,3 +173,94 @@ def test_bad_configs_raise():
         TrainConfig.from_dict({"strategy": "baseline", "learning_rate": 0.1})
     with pytest.raises(ValueError, match="divisible"):
         TrainConfig(patch_size=60)
+
+
+def test_recipes_fill_only_the_fields_left_open():
+    paper = TrainConfig()
+    assert (paper.batch_size, paper.norm, paper.lr_schedule, paper.average_epochs) == (
+        1, "batch", "constant", 0
+    )
+    assert paper.epochs == 100 and paper.lr == 1e-3 and paper.selection == "val_bce"
+    stable = TrainConfig(recipe="stable")
+    assert stable.norm == "group" and stable.batch_size == 8 and stable.crops_per_slice == 8
+    assert stable.lr_schedule == "cosine" and stable.selection == "average_last_10"
+    mixed = TrainConfig(recipe="stable", batch_size=4, norm="batch")
+    assert mixed.batch_size == 4 and mixed.norm == "batch" and mixed.lr_schedule == "cosine"
+    assert TrainConfig.from_dict(dataclasses.asdict(stable)) == stable
+    for bad in (
+        {"recipe": "fast"},
+        {"norm": "layer"},
+        {"lr_schedule": "step"},
+        {"average_epochs": 101},
+        {"membrane_weight": 0.0},
+        {"topo_start_epoch": 100},
+        {"crops_per_slice": 0},
+    ):
+        with pytest.raises(ValueError, match=next(iter(bad)).split("_")[0]):
+            TrainConfig(**bad)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from topobook.train import _learning_rate_factor
+
+    factor = _learning_rate_factor(TrainConfig(recipe="stable", epochs=10), steps_per_epoch=4)
+    values = [factor(step) for step in range(40)]
+    assert values[:4] == [0.25, 0.5, 0.75, 1.0]  # one epoch of linear warm-up
+    assert all(a >= b for a, b in zip(values[3:], values[4:], strict=False))  # then decreasing
+    assert values[-1] < 0.01 and factor(40) == 0.0
+    constant = _learning_rate_factor(TrainConfig(), steps_per_epoch=4)
+    assert {constant(step) for step in range(400)} == {1.0}
+
+
+def test_weight_average_is_the_mean_of_the_accumulated_weights():
+    from topobook.train import _accumulate_weights, _averaged_weights
+
+    model = topobook.unet.UNet(base_width=2, depth=1)  # batch norm: an integer counter too
+    state = {"weight_sum": None, "weight_count": 0}
+    snapshots = []
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(value)
+        model.state_dict()["down.0.1.num_batches_tracked"].fill_(int(value))
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        _accumulate_weights(state, model)
+    averaged = _averaged_weights(state, model)
+    for key, value in averaged.items():
+        expected = sum(s[key].double() for s in snapshots) / 3
+        assert value.dtype == snapshots[0][key].dtype
+        torch.testing.assert_close(value.double(), expected.round() if "num_batches" in key
+                                   else expected, rtol=0, atol=1e-6)
+    assert float(averaged["head.weight"].flatten()[0]) == pytest.approx(3.0)
+
+
+def test_stable_recipe_trains_end_to_end(tmp_path):
+    config = TrainConfig(
+        recipe="stable", strategy="topo_loss", lam=0.01, average_epochs=2,
+        topo_start_epoch=1, membrane_weight=2.0, **{**TINY, "epochs": 3},
+    )
+    result = train(config, tmp_path, progress=False)
+    assert result["selection"] == "average_last_2" and result["best_epoch"] is None
+    assert result["last"] is None  # no argmin, so no separate "last epoch" row
+    topo = [h["train_topo"] for h in result["history"]]
+    assert topo[0] == 0 and all(t > 0 for t in topo[1:])  # warm start: the term from epoch 2
+    assert set(torch.load(tmp_path / "model.pt")) == set(
+        topobook.unet.UNet(base_width=4, depth=2, norm="group").state_dict()
+    )
+    again = train(config, tmp_path / "again", progress=False)
+    assert again["history"] == result["history"] and again["mean"] == result["mean"]
+
+
+def test_membrane_weight_weighs_the_training_bce_only():
+    from topobook.train import _loss_parts
+
+    logits = torch.linspace(-2, 2, 16).reshape(1, 1, 4, 4)
+    y = (torch.arange(16).reshape(1, 1, 4, 4) % 3 == 0).float()
+    plain = _loss_parts(logits, y, TrainConfig(), epoch=0)
+    heavy = _loss_parts(logits, y, TrainConfig(membrane_weight=3.0), epoch=0)
+    weight = torch.where(y > 0.5, 1.0, 3.0)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight)
+    torch.testing.assert_close(heavy.bce, expected)
+    assert heavy.bce > plain.bce
+    validation = _loss_parts(logits, y, TrainConfig(membrane_weight=3.0))
+    torch.testing.assert_close(validation.bce, plain.bce)

@@ -13,6 +13,16 @@ Protocol ``"authors"`` (the authors' notebook, for comparison only): slices 0-23
 validation crops come from the evaluation slices 24-29 and the criterion is the total loss
 ``L_BCE + lam * L_topo``, so model selection sees the evaluation slices.
 
+Recipes (``recipe=``): ``"paper"`` (the default) is the protocol above, close to the paper's: batch
+size 1, batch normalisation, a constant Adam learning rate, the checkpoint of lowest validation
+cross-entropy. ``"stable"`` is the recipe of the confirmatory study (chapter 7), chosen on the
+validation slices only: mini-batches of 8 crops (8 crops per training slice per epoch), group
+normalisation (no batch statistics of single crops), a cosine learning-rate schedule after one
+epoch of linear warm-up, and the uniform average of the weights at the end of the last
+``average_epochs`` epochs instead of an argmin over noisy validation losses (so no prior is
+picked at its most BCE-like epoch). Any field of a recipe can be set explicitly; the recipe only
+fills the fields left at ``None`` (:data:`RECIPES`).
+
 Strategies: ``"baseline"`` (cross-entropy), ``"topo_loss"`` (eq. 1 with a topological term:
 ``loss="topo"`` the paper's, or a term of chapter 6), ``"topo_input"`` (the network sees
 topologically processed images, ``input_mode="modified"`` as in the authors' notebook,
@@ -22,7 +32,8 @@ topologically processed images, ``input_mode="modified"`` as in the authors' not
 A run writes to ``out_dir``: ``checkpoint.pt`` after every epoch (atomically; an interrupted run
 resumes from it without losing an epoch) and ``status.json`` (epochs done, for progress bars);
 once finished, a compact artefact: ``metrics.json``, ``model.pt`` (the selected weights) and
-``predictions.npz`` (cell probabilities of the evaluation slices), and the checkpoint is deleted.
+``predictions.npz`` (cell probabilities of the evaluation slices, and of the whole validation
+slices for choosing an operating point), and the checkpoint is deleted.
 A finished run is reused only when its configuration *and* the code version match.
 """
 
@@ -43,13 +54,35 @@ from tqdm import tqdm
 
 import topobook
 from topobook import data, evaluation, tip
-from topobook.losses import LAMBDA_PAPER, MATCHINGS, TOPO_LOSSES, training_loss
+from topobook.losses import LAMBDA_PAPER, MATCHINGS, TOPO_LOSSES, LossParts, training_loss
 from topobook.persistence import COMPLEXES, diagrams
-from topobook.unet import UNet, default_device
+from topobook.unet import NORMS, UNet, default_device
 
 STRATEGIES = ("baseline", "topo_loss", "topo_input", "topo_loss+topo_input")
 INPUT_MODES = ("modified", "processed", "raw+processed")
 PROTOCOLS = ("held_out", "authors")
+LR_SCHEDULES = ("constant", "cosine")
+# The fields a recipe fills when they are left at None.
+RECIPES: dict[str, dict] = {
+    "paper": {
+        "epochs": 100,
+        "lr": 1e-3,
+        "batch_size": 1,
+        "crops_per_slice": 1,
+        "norm": "batch",
+        "lr_schedule": "constant",
+        "average_epochs": 0,
+    },
+    "stable": {
+        "epochs": 40,
+        "lr": 2e-3,
+        "batch_size": 8,
+        "crops_per_slice": 8,
+        "norm": "group",
+        "lr_schedule": "cosine",
+        "average_epochs": 10,
+    },
+}
 TOPO_TERMS = tuple(t for t in TOPO_LOSSES if t != "none")  # the terms a topo_loss run can use
 # Modules whose code decides a run's numbers: their hash is recorded with every run.
 _TRAINING_MODULES = (
@@ -74,8 +107,9 @@ class TrainConfig:
 
     strategy: str = "baseline"
     seed: int = 0
-    epochs: int = 100
-    lr: float = 1e-3
+    recipe: str = "paper"  # fills the fields left at None (RECIPES)
+    epochs: int | None = None
+    lr: float | None = None
     width: int = 16  # U-Net base width (the paper: 64)
     depth: int = 4
     lam: float = LAMBDA_PAPER  # weight of the topological term, used by the topo_loss strategies
@@ -90,7 +124,14 @@ class TrainConfig:
     tip_border: int = 1
     tip_noise: float = 0.01
     patch_size: int = 64
-    batch_size: int = 1
+    batch_size: int | None = None
+    crops_per_slice: int | None = None  # training crops per training slice and epoch
+    norm: str | None = None  # "batch" or "group" normalisation (topobook.unet)
+    lr_schedule: str | None = None  # "constant" or "cosine" (after one epoch of warm-up)
+    average_epochs: int | None = None  # 0: select the epoch of lowest validation loss; k > 0:
+    # evaluate the average of the weights at the end of the last k epochs
+    membrane_weight: float = 1.0  # weight of membrane pixels in the training BCE
+    topo_start_epoch: int = 0  # warm start: the topological term is on from this epoch (0-based)
     n_val_patches: int = 24
     diagram_epochs: tuple[int, ...] = (5, 95)
     protocol: str = "held_out"
@@ -101,6 +142,11 @@ class TrainConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {tuple(RECIPES)}, got {self.recipe!r}")
+        for name, value in RECIPES[self.recipe].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         checks = [
             (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}"),
             (self.input_mode in INPUT_MODES, f"input_mode must be one of {INPUT_MODES}"),
@@ -109,7 +155,16 @@ class TrainConfig:
             (self.matching in MATCHINGS, f"matching must be one of {MATCHINGS}"),
             (self.complex in COMPLEXES, f"complex must be one of {COMPLEXES}"),
             (self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1"),
+            (self.crops_per_slice >= 1, "crops_per_slice must be >= 1"),
             (self.lr > 0 and self.lam >= 0, "lr must be > 0 and lam >= 0"),
+            (self.norm in NORMS, f"norm must be one of {NORMS}"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
+            (
+                0 <= self.average_epochs <= self.epochs,
+                "average_epochs must lie in [0, epochs]",
+            ),
+            (self.membrane_weight > 0, "membrane_weight must be > 0"),
+            (0 <= self.topo_start_epoch < self.epochs, "topo_start_epoch must lie in [0, epochs)"),
             (self.patch_size % 2**self.depth == 0, "patch_size must be divisible by 2**depth"),
             (self.n_val_patches >= 1, "n_val_patches must be >= 1"),
         ]
@@ -157,8 +212,11 @@ class TrainConfig:
 
     @property
     def selection(self) -> str:
-        """The checkpoint-selection criterion: validation cross-entropy (``"val_bce"``) on held-out
-        slices, or the authors' validation total loss on the evaluation slices."""
+        """How the evaluated weights are chosen: the average of the last epochs' weights
+        (``"average_last_k"``), else the epoch of lowest validation cross-entropy (``"val_bce"``)
+        on held-out slices, or of the authors' validation total loss on the evaluation slices."""
+        if self.average_epochs:
+            return f"average_last_{self.average_epochs}"
         return "val_total" if self.protocol == "authors" else "val_bce"
 
     def identity(self) -> dict:
@@ -210,16 +268,59 @@ def _term_options(config: TrainConfig) -> dict:
             "complex": config.complex,
             "keep_zero_length": config.keep_zero_length,
             "misroute_gradient": config.misroute_gradient,
+            # per crop, so that lam means the same at every batch size (batch 1: the same number)
+            "reduction": "mean",
         }
     if config.loss == "cldice":
         return {"iterations": config.cldice_iterations}
     return {}
 
 
-def _loss_parts(logits: torch.Tensor, y: torch.Tensor, config: TrainConfig):
-    if not config.uses_topo_loss:
-        return training_loss(logits, y, "none", 0.0)
-    return training_loss(logits, y, config.loss, config.lam, **_term_options(config))
+def _loss_parts(
+    logits: torch.Tensor, y: torch.Tensor, config: TrainConfig, epoch: int | None = None
+) -> LossParts:
+    """The training objective of a batch; ``epoch`` (0-based, None in validation) switches the
+    topological term off before ``config.topo_start_epoch``. The BCE part weighs membrane
+    pixels by ``config.membrane_weight`` in training; validation reports the plain BCE."""
+    term_on = config.uses_topo_loss and (epoch is None or epoch >= config.topo_start_epoch)
+    if not term_on:
+        parts = training_loss(logits, y, "none", 0.0)
+    else:
+        parts = training_loss(logits, y, config.loss, config.lam, **_term_options(config))
+    if epoch is None or config.membrane_weight == 1.0:
+        return parts
+    weight = torch.where(y > 0.5, 1.0, config.membrane_weight).to(logits.dtype)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight)
+    lam = config.lam if term_on else 0.0
+    return LossParts(bce + lam * parts.topo, bce, parts.topo)
+
+
+def _epoch_crops(sampler: data.PatchSampler, crops_per_slice: int):
+    """One epoch's training crops: ``crops_per_slice`` per training slice, in a random order.
+    With one crop per slice this is ``sampler.epoch()``, the paper's epoch."""
+    if crops_per_slice == 1:
+        yield from sampler.epoch()
+        return
+    order = sampler.rng.permutation(np.repeat(np.arange(len(sampler.images)), crops_per_slice))
+    for i in order:
+        yield sampler.sample(int(i))
+
+
+def _learning_rate_factor(config: TrainConfig, steps_per_epoch: int):
+    """``step -> factor`` of the base learning rate: constant, or one epoch of linear warm-up
+    followed by a cosine decay to 0 at the last step."""
+    total = config.epochs * steps_per_epoch
+    warmup = steps_per_epoch
+
+    def factor(step: int) -> float:
+        if config.lr_schedule == "constant":
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + float(np.cos(np.pi * min(1.0, progress))))
+
+    return factor
 
 
 def _as_input(images: np.ndarray) -> torch.Tensor:
@@ -297,10 +398,19 @@ def train(
     )
     val_pairs = [val_sampler.sample() for _ in range(config.n_val_patches)]
 
-    model = UNet(in_channels=config.in_channels, base_width=config.width, depth=config.depth)
+    model = UNet(
+        in_channels=config.in_channels,
+        base_width=config.width,
+        depth=config.depth,
+        norm=config.norm,
+    )
     # channels_last: about 15 % faster convolutions on these CPUs, the same numbers every run
     model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    steps_per_epoch = -(-len(config.train_slices) * config.crops_per_slice // config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _learning_rate_factor(config, steps_per_epoch)
+    )
     state = {
         "epoch": 0,
         "history": [],
@@ -309,12 +419,15 @@ def train(
         "best_model": None,
         "diagrams": {},
         "train_seconds": 0.0,
+        "weight_sum": None,  # sum of the last epochs' weights (recipe "stable")
+        "weight_count": 0,
     }
     if checkpoint_path.exists():
         saved = torch.load(checkpoint_path, weights_only=False)
         if saved["config_identity"] == config.identity():
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
             sampler.rng.bit_generator.state = saved["sampler_rng"]
             torch.set_rng_state(saved["torch_rng"])
             state = saved["state"]
@@ -334,12 +447,13 @@ def train(
         model.train()
         sums = np.zeros(2)
         n_batches = 0
-        for x, y in _batches(sampler.epoch(), config.batch_size):
+        for x, y in _batches(_epoch_crops(sampler, config.crops_per_slice), config.batch_size):
             optimizer.zero_grad()
             x = x.to(device, memory_format=torch.channels_last)
-            parts = _loss_parts(model(x), y.to(device), config)
+            parts = _loss_parts(model(x), y.to(device), config, epoch)
             parts.total.backward()
             optimizer.step()
+            scheduler.step()
             sums += (parts.bce.item(), parts.topo.item())
             n_batches += 1
         model.eval()
@@ -360,7 +474,10 @@ def train(
             "val_topo": val[2],
         }
         state["history"].append(record)
-        if record[criterion] < state["best_val"]:
+        if config.average_epochs:
+            if epoch >= config.epochs - config.average_epochs:
+                _accumulate_weights(state, model)
+        elif record[criterion] < state["best_val"]:
             state["best_val"], state["best_epoch"] = float(record[criterion]), epoch + 1
             state["best_model"] = copy.deepcopy(model.state_dict())
         if epoch + 1 in config.diagram_epochs:
@@ -373,6 +490,7 @@ def train(
                 "config_identity": config.identity(),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
                 "sampler_rng": sampler.rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(),
                 "state": state,
@@ -392,11 +510,18 @@ def train(
     eval_images, eval_masks = split["eval_images"], split["eval_masks"]
     eval_x = network_inputs(eval_images, config, config.eval_slices)
     seed = config.seed * 1000
-    last = evaluation.evaluate(
-        predict(model, eval_x), eval_masks, config.eval_slices, seed, config.betti_patches
-    )
+    if config.average_epochs:
+        last = None  # the average of the last epochs is the pre-registered choice
+        state["best_model"] = _averaged_weights(state, model)
+        state["best_epoch"] = None
+    else:
+        last = evaluation.evaluate(
+            predict(model, eval_x), eval_masks, config.eval_slices, seed, config.betti_patches
+        )
     model.load_state_dict(state["best_model"])
     probabilities = predict(model, eval_x)
+    # the validation slices, whole, for choosing the run's operating point (never evaluation)
+    val_probabilities = predict(model, val_x)
     result = evaluation.evaluate(
         probabilities, eval_masks, config.eval_slices, seed, config.betti_patches
     )
@@ -427,10 +552,37 @@ def train(
         out_dir / "predictions.npz",
         probabilities=probabilities.astype(np.float16),
         slices=np.array(config.eval_slices),
+        val_probabilities=val_probabilities.astype(np.float16),
+        val_slices=np.array(config.val_slices),
     )
     _write_json(result, metrics_path)
     checkpoint_path.unlink(missing_ok=True)  # resume state is not needed once a run is done
     return result
+
+
+def _accumulate_weights(state: dict, model: torch.nn.Module) -> None:
+    """Add the model's current weights (float64, on the CPU) to ``state["weight_sum"]``."""
+    current = {k: v.detach().to("cpu", torch.float64) for k, v in model.state_dict().items()}
+    if state["weight_sum"] is None:
+        state["weight_sum"] = current
+    else:
+        for key, value in current.items():
+            state["weight_sum"][key] += value
+    state["weight_count"] += 1
+
+
+def _averaged_weights(state: dict, model: torch.nn.Module) -> dict:
+    """The uniform average of the accumulated weights, in the dtype and on the device of the
+    model's own tensors (integer buffers, such as batch normalisation's counter, rounded)."""
+    if not state["weight_count"]:
+        raise RuntimeError("no weights were accumulated for averaging")
+    out = {}
+    for key, like in model.state_dict().items():
+        mean = state["weight_sum"][key] / state["weight_count"]
+        if not like.dtype.is_floating_point:
+            mean = mean.round()
+        out[key] = mean.to(like.device, like.dtype)
+    return out
 
 
 def run_job(config: dict | TrainConfig, out_dir: str | Path) -> dict:
