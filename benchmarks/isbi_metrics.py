@@ -9,10 +9,21 @@ kind, the median seconds of :func:`topobook.metrics.isbi_scores` (all eleven thr
 ``--repeats`` runs of every slice, the slowest slice's median, and the scores; then the same for
 :func:`topobook.metrics.cldice` of the map thresholded at 0.5. Goal: at most 1 s per slice.
 
+Then the stack scores :func:`topobook.metrics.isbi_stack_scores` of the first three slices
+(a stack of three, as Fiji scores a stack) on Fiji's 11-point grid and on the 99-point
+operating-point grid 0.01 ... 0.99, median seconds of ``--repeats`` runs, and how many
+thinnings the unchanged-binary-image rule saves.
+
 ``--conventions`` also prints the scores under other readings of the challenge's procedure than
-the one implemented (Fiji's thinning code could not be read, see ``isbi_scores``): the truth's
-borders thinned too, no thinning at all, and skimage's watershed lines instead of Fiji's
+the one implemented (the one read in Fiji's source, see :mod:`topobook.isbi_challenge`): the
+truth's borders thinned too, no thinning at all, and skimage's watershed lines instead of Fiji's
 flooding order; so the size of each choice can be seen on real slices.
+
+``--trivial`` scores the trivial predictors (:data:`topobook.evaluation.REFERENCES`) and two
+proxies of a network (the blurred truth with smooth noise; *proxies*, not trained networks) at
+the operating point chosen on validation slices 21-23, on evaluation slices 24-29
+(:func:`topobook.evaluation.evaluate_at_operating_point`), and the proxies and "all cell" at 0.5
+too, to see which trivial predictor wins which metric.
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from topobook import data, metrics
+from topobook import data, evaluation, isbi_challenge, metrics
 
 GOAL_S = 1.0
 
@@ -90,6 +101,91 @@ def conventions(masks) -> None:
         print(f"{kind:>16s} " + " ".join(f"{c:>20s}" for c in cells))
 
 
+def stack_timing(masks, repeats: int) -> None:
+    """Median seconds of the stack scores of three slices on the 11- and 99-point grids."""
+    truths = masks[:3]
+    probability = np.stack(
+        [probability_maps(t, seed=i)["blurred + noise"] for i, t in enumerate(truths)]
+    )
+    grids = {"Fiji 0.0:1.0:0.1 (11)": None, "0.01 ... 0.99 (99)": evaluation.FINE_THRESHOLDS}
+    print(f"\nstack of {len(truths)} slices (blurred + noise), median of {repeats} runs")
+    print(f"{'grid':>22s} {'median s':>9s} {'thinnings':>10s} {'V_rand':>8s} {'at':>6s}")
+    for name, grid in grids.items():
+        seconds = median_s(
+            lambda g=grid: metrics.isbi_stack_scores(probability, truths, g), repeats
+        )
+        calls = []
+        original = isbi_challenge.thin_boundaries
+
+        def counting(cells, calls=calls, original=original):
+            calls.append(1)
+            return original(cells)
+
+        isbi_challenge.thin_boundaries = counting
+        try:
+            scores = metrics.isbi_stack_scores(probability, truths, grid)
+        finally:
+            isbi_challenge.thin_boundaries = original
+        n_thresholds = len(scores["thresholds"]) * len(truths)
+        print(
+            f"{name:>22s} {seconds:>9.2f} {len(calls):>4d}/{n_thresholds:<5d} "
+            f"{scores['v_rand']:>8.4f} {scores['threshold_v_rand']:>6.2f}"
+        )
+
+
+def trivial_predictors() -> None:
+    """Which trivial predictor wins which metric at the validation-chosen operating point."""
+    val_slices, eval_slices = [21, 22, 23], list(range(24, 30))
+    val_images, val_masks = data.load_isbi(val_slices)
+    images, masks = data.load_isbi(eval_slices)
+
+    def proxy(truths, seed, noise):
+        rng = np.random.default_rng(seed)
+        return np.stack(
+            [
+                np.clip(
+                    ndimage.gaussian_filter(t.astype(np.float64), 2.0)
+                    + noise * ndimage.gaussian_filter(rng.standard_normal(t.shape), 1.5),
+                    0.0,
+                    1.0,
+                )
+                for t in truths
+            ]
+        ).astype(np.float32)
+
+    rows = {}
+    for kind in evaluation.REFERENCES:
+        rows[kind] = evaluation.evaluate_reference_at_operating_point(
+            kind, val_images, val_masks, images, masks, eval_slices
+        )
+    for noise in (0.6, 1.2):
+        name = f"proxy (noise {noise})"
+        rows[name] = evaluation.evaluate_at_operating_point(
+            proxy(val_masks, 1, noise), val_masks, proxy(masks, 2, noise), masks, eval_slices
+        )
+        rows[name + " @0.5"] = evaluation.score_at_threshold(
+            proxy(masks, 2, noise), masks, eval_slices, 0.5
+        )
+    rows["all_cell @0.5"] = evaluation.score_at_threshold(
+        evaluation.reference_probabilities("all_cell", images), masks, eval_slices, 0.5
+    )
+    keys = [*evaluation.OPERATING_POINT_METRICS, "membrane_fraction"]
+    print("\nevaluation slices 24-29 at the threshold chosen on slices 21-23 (mean over slices)")
+    print(f"{'predictor':>24s} {'t':>5s} " + " ".join(f"{k[:11]:>11s}" for k in keys))
+    for name, result in rows.items():
+        values = " ".join(f"{result['mean'][k]:>11.4f}" for k in keys)
+        print(f"{name:>24s} {result['threshold']:>5.2f} {values}")
+    truth_fraction = rows["all_cell"]["mean"]["membrane_fraction_truth"]
+    print(f"true membrane fraction {truth_fraction:.4f}")
+    for name, result in rows.items():
+        if "evaluation_oracle" in result:
+            oracle = result["evaluation_oracle"]
+            print(
+                f"{name:>24s} evaluation oracle (Fiji grid on 24-29): V_rand {oracle['v_rand']:.4f}"
+                f" at {oracle['threshold_v_rand']:.2f}, V_info {oracle['v_info']:.4f}"
+            )
+
+
 def median_s(fn, repeats: int) -> float:
     fn()  # warm-up (imports, the cached neighbour table)
     times = []
@@ -105,6 +201,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, nargs="+", default=[0, 6, 12, 18, 24])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--conventions", action="store_true")
+    parser.add_argument("--trivial", action="store_true")
     args = parser.parse_args()
     _, masks = data.load_isbi(args.slices)
     print(
@@ -139,8 +236,11 @@ def main() -> None:
     print(f"{'map':>16s} {'median s/slice':>15s}")
     for kind, rows in per_kind.items():
         print(f"{kind:>16s} {np.median([r[2] for r in rows]):>15.3f}")
+    stack_timing(masks, args.repeats)
     if args.conventions:
         conventions(masks)
+    if args.trivial:
+        trivial_predictors()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ sorted-value control). The measurement is :func:`topobook.timing.training_step_m
 function chapter 6 calls: the losses take turns on the same patch within each round, so
 machine noise hits all alike. Prints the median ms per step over ``--repeats`` rounds (after 2
 warm-up rounds) and the ratio to BCE measured in the same run.
+
+Before and after the union-find persistence backend (issue 19), side by side: L_topo runs
+twice, with the default backend (the union-find) and with ``backend="gudhi"`` (the book's path
+before). The notebook losses keep TopologyLayer's zero-length bars, which only gudhi computes,
+so they are unchanged. ``--only-topo`` times BCE and the two L_topo rows alone (quicker).
 """
 
 from __future__ import annotations
@@ -19,27 +24,58 @@ import argparse
 
 from topobook.timing import LOSS_STEP_SETTINGS, training_step_ms
 
+TOPO = "BCE + L_topo (lifetime, cubical)"
+TOPO_GUDHI = "  the same, gudhi backend (before)"
+
+
+def settings(only_topo: bool) -> dict[str, dict]:
+    """The losses to time: every loss of the book with L_topo also on the gudhi backend."""
+    out = {}
+    for name, setting in LOSS_STEP_SETTINGS.items():
+        if only_topo and name not in ("BCE", TOPO):
+            continue
+        out[name] = setting
+        if name == TOPO:
+            out[TOPO_GUDHI] = {**setting, "backend": "gudhi"}
+    return out
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--width", type=int, default=16, help="U-Net base width")
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds (>= 9)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only-topo", action="store_true", help="BCE and L_topo only")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the CPU time of the thread (steadier on a shared machine)",
+    )
     args = parser.parse_args()
     if args.repeats < 9:
         parser.error("--repeats must be >= 9")
 
     medians = training_step_ms(
-        LOSS_STEP_SETTINGS, repeats=args.repeats, width=args.width, threads=args.threads
+        settings(args.only_topo),
+        repeats=args.repeats,
+        width=args.width,
+        threads=args.threads,
+        clock=args.clock,
     )
     print(
         f"U-Net width {args.width}, depth 4, one 64x64 ISBI patch per step, "
-        f"{args.threads} thread(s), medians of {args.repeats} steps\n"
+        f"{args.threads} thread(s), medians of {args.repeats} steps, {args.clock} clock\n"
     )
     bce = medians["BCE"]
     print(f"{'loss':<36s} {'ms/step':>8s} {'ratio':>6s}")
     for name, ms in medians.items():
         print(f"{name:<36s} {ms:>8.1f} {ms / bce:>6.2f}")
+    topo, before = medians[TOPO], medians[TOPO_GUDHI]
+    print(
+        f"\nL_topo step / BCE step: {topo / bce:.3f} (union-find), {before / bce:.3f} (gudhi); "
+        f"L_topo's own cost {topo - bce:.1f} ms vs {before - bce:.1f} ms (goal: ratio <= 1.05)"
+    )
 
 
 if __name__ == "__main__":

@@ -133,3 +133,29 @@ ORACLES = {
 def sorted_rows(dgm: np.ndarray) -> np.ndarray:
     dgm = np.asarray(dgm, dtype=float).reshape(-1, 2)
     return dgm[np.lexsort((dgm[:, 1], dgm[:, 0]))]
+
+
+def tricky_images(seed: int = 0):
+    """``(name, image)`` pairs that stress the tie rule and the border of a persistence
+    algorithm: random maps with many ties (a few levels), constant maps, 1 x n and n x 1 strips,
+    binary masks, saturated likelihoods (float32 sigmoids with many exact 0s and 1s), rings, a
+    checkerboard, distinct values, sizes up to 64 x 64 and non-square shapes."""
+    rng = np.random.default_rng(seed)
+    for shape in [(1, 1), (1, 9), (9, 1), (2, 2), (5, 7), (16, 16), (23, 41), (64, 64)]:
+        for levels in (2, 3, 5):
+            yield f"ties{levels}_{shape}", np.round(rng.random(shape) * (levels - 1))
+        yield f"distinct_{shape}", rng.random(shape)
+        yield f"constant_{shape}", np.full(shape, 0.25)
+        yield f"mask_{shape}", (rng.random(shape) > 0.5).astype(np.float64)
+        logits = rng.normal(0, 60, shape).astype(np.float32)
+        with np.errstate(over="ignore"):  # exp overflows to inf: exact 0s; 1s by rounding
+            saturated = np.float32(1) / (np.float32(1) + np.exp(-logits))
+        yield f"saturated_{shape}", saturated.astype(np.float64)
+    for strip in [(1, 40), (40, 1)]:
+        yield f"strip_ties_{strip}", np.round(rng.random(strip) * 3)
+    ring = np.zeros((7, 8))
+    ring[1:6, 1:7] = 1.0
+    ring[2:5, 2:6] = 0.0
+    ring[3, 4] = 0.5
+    yield "ring", ring
+    yield "checkerboard", (np.indices((9, 12)).sum(axis=0) % 2).astype(np.float64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from topobook import data
+from topobook import data, datafiles
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "isbi2012"
 
@@ -129,7 +129,7 @@ def test_download_path_uses_pinned_urls_and_hashes(tmp_path, monkeypatch):
     import pooch
 
     monkeypatch.delenv("TOPOBOOK_DATA", raising=False)
-    monkeypatch.setattr(data, "_SHARED_DATA", tmp_path / "absent")
+    monkeypatch.setattr(datafiles, "SHARED_ROOT", tmp_path / "absent")
     with pytest.raises(data.DataFileError, match="not available locally"):
         data.isbi_file("train/images/05.png", download=False)
     seen = {}
@@ -152,6 +152,12 @@ def test_download_path_uses_pinned_urls_and_hashes(tmp_path, monkeypatch):
         seen["registry"]["train/images/05.png"]
         == "sha256:" + data.isbi_registry()["train/images/05.png"]
     )
+    assert str(seen["path"]).endswith("isbi2012")
+
+
+def test_unknown_file_names_are_refused():
+    with pytest.raises(KeyError, match="not a file of ISBI 2012"):
+        data.isbi_file("train/images/30.png")
 
 
 def test_crop_checks_bounds():

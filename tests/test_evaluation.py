@@ -1,5 +1,7 @@
 """Scoring whole slices and the trivial predictors of chapter 5."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,119 @@ def test_bad_input_raises(slice_29):
         evaluation.evaluate(np.full_like(images, np.nan), masks, (29,))
     with pytest.raises(ValueError, match="kind"):
         evaluation.reference_probabilities("all_background", images)
+
+
+# ---------------------------------------------------------------------------------------------
+# One operating point per run
+# ---------------------------------------------------------------------------------------------
+
+
+def two_cells_stack(cell: float, membrane: float, n: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    truth = np.ones((n, 5, 9), np.uint8)
+    truth[:, :, 4] = 0
+    return np.where(truth == 1, cell, membrane).astype(np.float32), truth
+
+
+def test_choose_threshold_is_the_first_best_of_the_fine_grid():
+    probabilities, masks = two_cells_stack(0.8, 0.3)
+    choice = evaluation.choose_threshold(probabilities, masks)
+    # float32(0.3) > 0.3, so at 0.30 the membrane is still cell and the cells merge: the first
+    # threshold that separates them is 0.31; so does every threshold up to 0.80 (float32(0.8)
+    # > 0.8 too), and none above
+    assert choice["threshold"] == 0.31 and choice["value"] == 1.0 and choice["metric"] == "v_rand"
+    curve = dict(zip(choice["thresholds"], choice["curve"], strict=True))
+    assert curve[0.3] < 1.0 and curve[0.8] == 1.0 and curve[0.81] < 1.0
+    assert len(evaluation.FINE_THRESHOLDS) == 99 and evaluation.FINE_THRESHOLDS[6] == 0.07
+
+
+def test_score_at_threshold_reads_every_metric_at_that_threshold(slice_29):
+    images, masks = slice_29
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    probability = np.clip(
+        ndimage.gaussian_filter(masks[0].astype(float), 2.0)
+        + 0.3 * ndimage.gaussian_filter(rng.standard_normal(masks[0].shape), 1.5), 0, 1
+    ).astype(np.float32)
+    result = evaluation.score_at_threshold(probability[None], masks, (29,), 0.63)
+    row = result["per_slice"][0]
+    pred = (probability.astype(np.float64) > 0.63).astype(np.uint8)
+    truth = masks[0]
+    assert row["dice"] == metrics.pixel_metrics(pred, truth)["dice"]
+    assert row["cldice"] == metrics.cldice(pred, truth)
+    tiles = metrics.tiled_positions(truth.shape, 64)
+    assert len(tiles) == 64 and len(set(tiles)) == 64
+    assert row["betti_8conn"] == metrics.betti_error(pred, truth, positions=tiles)
+    from topobook.betti_matching import betti_matching_error
+
+    assert row["betti_matching"] == betti_matching_error(pred, truth)["betti_matching_error"]
+    curve = metrics.isbi_stack_scores(probability, truth, [0.5, 0.63])
+    assert row["v_rand"] == curve["v_rand_curve"][1] and row["v_info"] == curve["v_info_curve"][1]
+    assert row["membrane_fraction"] == pytest.approx(1 - pred.mean())
+    assert row["membrane_fraction_truth"] == pytest.approx(1 - truth.mean())
+    assert result["mean"]["dice"] == row["dice"] and result["threshold"] == 0.63
+    json.dumps(result)  # plain floats
+
+
+def test_evaluate_at_operating_point_chooses_on_validation_only():
+    val_p, val_m = two_cells_stack(0.8, 0.3)
+    # the evaluation slices are right only above 0.5: the validation choice (0.31) is wrong
+    # there, but the evaluation oracle (Fiji's grid on the evaluation slices) finds 0.6
+    eval_p, eval_m = two_cells_stack(0.9, 0.55, n=3)
+    grid = [0.1, 0.31, 0.5, 0.7]
+    result = evaluation.evaluate_at_operating_point(val_p, val_m, eval_p, eval_m, (4, 5, 6),
+                                                    thresholds=grid, betti_window=3)
+    assert result["operating_point"]["threshold"] == 0.31 == result["threshold"]
+    assert result["mean"]["v_rand"] == pytest.approx(2 / 3)  # the two cells merged
+    assert result["mean"]["membrane_fraction"] == 0.0
+    assert result["mean"]["membrane_fraction_truth"] == pytest.approx(1 / 9)
+    oracle = result["evaluation_oracle"]
+    assert oracle["v_rand"] == 1.0 and oracle["threshold_v_rand"] == metrics.ISBI_THRESHOLDS[6]
+    assert [r["slice"] for r in result["per_slice"]] == [4, 5, 6]
+    json.dumps(result)
+
+
+def test_trivial_predictors_at_the_operating_point():
+    images, masks = two_cells_stack(0.7, 0.2, n=2)
+    all_cell = evaluation.evaluate_reference_at_operating_point(
+        "all_cell", images, masks, images, masks, (0, 1), thresholds=[0.1, 0.5], betti_window=3
+    )
+    # the same binary image at every threshold: the grid's first; every pixel cell
+    assert all_cell["threshold"] == 0.1
+    assert all_cell["mean"]["completeness"] == 1.0 and all_cell["mean"]["membrane_fraction"] == 0
+    all_membrane = evaluation.evaluate_reference_at_operating_point(
+        "all_membrane", images, masks, images, masks, (0, 1), thresholds=[0.1, 0.5], betti_window=3
+    )
+    assert all_membrane["mean"]["dice"] == 0.0 and all_membrane["mean"]["membrane_fraction"] == 1
+    raw = evaluation.evaluate_reference_at_operating_point(
+        "raw_threshold", images, masks, images, masks, (0, 1), thresholds=[0.1, 0.5], betti_window=3
+    )
+    assert raw["threshold"] == 0.5 and raw["mean"]["dice"] == 1.0
+
+
+def test_operating_point_bad_input_raises():
+    p, m = two_cells_stack(0.8, 0.3)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        evaluation.score_at_threshold(p, m, (0, 1), 1.5, betti_window=3)
+    with pytest.raises(ValueError, match="slice numbers"):
+        evaluation.score_at_threshold(p, m, (0,), 0.5)
+    with pytest.raises(ValueError, match="binary"):
+        evaluation.score_at_threshold(p, m * 2, (0, 1), 0.5, betti_window=3)
+    with pytest.raises(ValueError, match="non-empty"):
+        evaluation.choose_threshold(p, m, [])
+    with pytest.raises(ValueError, match="fit"):
+        metrics.tiled_positions((32, 32), 64)
+
+
+def test_choose_threshold_by_another_metric():
+    probabilities, masks = two_cells_stack(0.8, 0.3)
+    grid = [0.1, 0.3, 0.31, 0.5, 0.81]
+    for metric in ("dice", "betti_8conn", "betti_matching"):
+        choice = evaluation.choose_threshold(probabilities, masks, grid, metric, betti_window=3)
+        assert choice["threshold"] == 0.31 and choice["metric"] == metric
+    choice = evaluation.choose_threshold(probabilities, masks, grid, "dice", betti_window=3)
+    pred = (probabilities.astype(np.float64) > 0.1).astype(np.uint8)
+    assert choice["curve"][0] == pytest.approx(metrics.pixel_metrics(pred[0], masks[0])["dice"])
+    assert choice["curve"][-1] == 0.0  # nothing above 0.81: no cell predicted
+    with pytest.raises(ValueError, match="metric"):
+        evaluation.choose_threshold(probabilities, masks, grid, "v_info")

@@ -156,3 +156,99 @@ def test_exercise_labels_are_unique_across_the_book():
         for label in exercises_and_solutions(markdown_text(notebook))[0]:
             assert label not in seen, f"label {label} in {notebook.name} and {seen[label]}"
             seen[label] = notebook.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapters 1-3 and the reference pages (issue 17): every exercise's solution either asserts its
+# outcome or says it is open-ended; every glued number is glued by a cell of its page; the
+# paper's equation numbers are always named as the paper's.
+
+ASSERTED_CHAPTERS = [
+    NOTEBOOKS / name
+    for name in (
+        "01_cubical_persistence.ipynb",
+        "02_topological_loss.ipynb",
+        "03_topological_image_processing.ipynb",
+    )
+]
+REFERENCE_PAGES = [BOOK / name for name in ("glossary.md", "notation.md", "reproduction.md",
+                                            "topologylayer.md")]
+SOLUTION_START = re.compile(r"\{solution-start\}[ \t]+(\S+)")
+GLUE_ROLE = re.compile(r"\{glue(?::\w*)?\}`([^`:]+)(?::[^`]*)?`")
+GLUE_CALL = re.compile(r"""\bglue\(\s*["']([^"']+)["']""")
+BARE_EQUATION = re.compile(r"\b[Ee]qs?\.\s*\((\d)")
+
+
+def solution_blocks(notebook: Path) -> dict[str, list[dict]]:
+    """The cells between each ``{solution-start}`` and the next ``{solution-end}``, by label."""
+    cells = json.loads(notebook.read_text())["cells"]
+    blocks, current = {}, None
+    for cell in cells:
+        text = "".join(cell["source"])
+        start = SOLUTION_START.search(text) if cell["cell_type"] == "markdown" else None
+        if start:
+            current = start.group(1)
+            blocks[current] = [cell]
+            continue
+        if current is not None:
+            if cell["cell_type"] == "markdown" and "{solution-end}" in text:
+                current = None
+            else:
+                blocks[current].append(cell)
+    return blocks
+
+
+@pytest.mark.parametrize("notebook", ASSERTED_CHAPTERS, ids=lambda p: p.name)
+def test_solutions_assert_or_say_open_ended(notebook):
+    blocks = solution_blocks(notebook)
+    assert blocks, f"{notebook.name}: no gated solutions found"
+    problems = []
+    for label, cells in blocks.items():
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        if not re.search(r"^\s*(assert\b|np\.testing\.assert)", code, re.M) and (
+            "open-ended" not in prose
+        ):
+            problems.append(label)
+    assert not problems, (
+        f"{notebook.name}: solutions that neither assert nor say open-ended: {problems}"
+    )
+
+
+@pytest.mark.parametrize("notebook", ASSERTED_CHAPTERS, ids=lambda p: p.name)
+def test_every_glued_number_is_glued_on_its_page(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    glued = set(GLUE_CALL.findall(code))
+    used = set(GLUE_ROLE.findall(markdown_text(notebook)))
+    assert used <= glued, f"{notebook.name}: glue roles without a glue() call: {used - glued}"
+    assert glued <= used, f"{notebook.name}: glue() calls never shown: {glued - used}"
+
+
+def test_parsers_of_glue_and_equations():
+    assert GLUE_ROLE.findall("a {glue:text}`x_1:.2f` b {glue}`y` c {glue:}`z`") == ["x_1", "y", "z"]
+    assert GLUE_CALL.findall('glue("x_1", 3, display=False)\nglue( \'y\', 2)') == ["x_1", "y"]
+    assert [m.start() for m in BARE_EQUATION.finditer("see eq. (2) and eqs. (1)-(3)")] == [4, 16]
+
+
+def named_as_the_papers(text: str, start: int) -> bool:
+    """An equation reference at ``start`` is the paper's when "paper's" precedes it closely or
+    "of the paper" follows it."""
+    return "paper's" in text[max(0, start - 12):start] or text[start:start + 30].find(
+        "of the paper") >= 0
+
+
+@pytest.mark.parametrize(
+    "page", ASSERTED_CHAPTERS + REFERENCE_PAGES, ids=lambda p: p.name
+)
+def test_the_papers_equation_numbers_are_named_as_such(page):
+    text = markdown_text(page) if page.suffix == ".ipynb" else page.read_text()
+    bare = [
+        text[max(0, m.start() - 40):m.end() + 10].replace("\n", " ")
+        for m in BARE_EQUATION.finditer(text)
+        if not named_as_the_papers(text, m.start())
+    ]
+    assert not bare, (
+        f"{page.name}: numbered equations that are neither the book's own ({{eq}} roles) nor "
+        f"named as the paper's: {bare}"
+    )

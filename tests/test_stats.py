@@ -86,10 +86,14 @@ def test_compare_with_baseline_pairs_by_seed_and_corrects_over_the_table():
     six = {run: {s: v[s] for s in range(6)} for run, v in (("baseline", base), ("good", good))}
     six["same"] = {s: same[s] for s in range(6)}
     small = stats.compare_with_baseline(six, "baseline", {"dice": True, "betti": False})
-    assert set(small.verdict) == {"no detectable difference"}
+    # the design cannot reach alpha at all: inconclusive, never "no detectable difference"
+    assert set(small.verdict) == {"inconclusive (smallest reachable p = 0.125 > alpha = 0.05)"}
+    assert not small.rejected.any() and (small.smallest_reachable_p == 4 * 2 / 64).all()
     assert row.verdict == "better"
     assert table[(table.run == "good") & (table.metric == "betti")].iloc[0].verdict == "better"
+    # 8 seeds, 4 comparisons: 4 * 2/256 <= 0.05, so a consistent difference was detectable
     assert set(table[table.run == "same"].verdict) == {"no detectable difference"}
+    assert list(table.rejected) == [True, True, False, False]
     # a run with fewer seeds is paired on the seeds it shares with the baseline
     three = {s: good[s] for s in (2, 4, 5)}
     row = stats.compare_with_baseline(
@@ -100,3 +104,160 @@ def test_compare_with_baseline_pairs_by_seed_and_corrects_over_the_table():
         stats.compare_with_baseline(
             {"baseline": base, "short": {0: base[0]}}, "baseline", {"dice": True}
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The confirmatory study: stratified sign-flip test, TOST, power
+# ---------------------------------------------------------------------------------------------
+
+
+def brute_force_sign_flip(d, weights, alternative):
+    """Oracle: every sign pattern enumerated."""
+    import itertools
+
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(d))))
+    null, observed = signs @ (weights * d), float(np.sum(weights * d))
+    tol = 1e-12 * max(1.0, float(np.abs(weights * d).sum()))
+    if alternative == "greater":
+        return float(np.mean(null >= observed - tol))
+    if alternative == "less":
+        return float(np.mean(null <= observed + tol))
+    return float(np.mean(np.abs(null) >= abs(observed) - tol))
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize("statistic", ["mean", "fold_mean"])
+def test_stratified_sign_flip_exact_matches_enumeration(alternative, statistic):
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.2, 1.0, 11)
+    folds = np.array([0] * 4 + [1] * 7)  # unequal folds: the two statistics differ
+    counts = np.bincount(folds)
+    weights = np.full(11, 1 / 11) if statistic == "mean" else 1 / (2 * counts[folds])
+    result = stats.stratified_sign_flip_test(d, folds, statistic, alternative)
+    assert result["method"] == "exact" and result["mc_se"] == 0.0
+    assert result["p_value"] == pytest.approx(brute_force_sign_flip(d, weights, alternative))
+    assert result["statistic"] == pytest.approx(np.sum(weights * d))
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_stratified_sign_flip_one_fold_matches_scipy(alternative):
+    d = np.random.default_rng(4).normal(0.4, 1.0, 10)
+    theirs = scipy_stats.permutation_test(
+        (d,), np.mean, permutation_type="samples", n_resamples=np.inf, alternative=alternative
+    ).pvalue
+    assert stats.stratified_sign_flip_test(d, alternative=alternative)["p_value"] == (
+        pytest.approx(theirs)
+    )
+    assert stats.sign_flip_test(d) == pytest.approx(
+        stats.stratified_sign_flip_test(d)["p_value"]
+    )
+
+
+def test_equal_folds_make_the_two_statistics_the_same_test():
+    d = np.random.default_rng(5).normal(0.3, 1.0, 12)
+    folds = np.repeat([0, 1], 6)
+    a = stats.stratified_sign_flip_test(d, folds, "mean")["p_value"]
+    assert a == pytest.approx(stats.stratified_sign_flip_test(d, folds, "fold_mean")["p_value"])
+
+
+def test_monte_carlo_agrees_with_the_exact_count_within_its_error():
+    d = np.random.default_rng(6).normal(0.25, 1.0, 30)
+    folds = np.repeat([0, 1], 15)
+    exact = stats.stratified_sign_flip_test(d, folds)
+    assert exact["method"] == "exact" and exact["n_folds"] == 2
+    mc = stats.stratified_sign_flip_test(d, folds, max_exact=10, draws=100_000, seed=1)
+    assert mc["method"] == "monte_carlo" and mc["draws"] == 100_000 and mc["seed"] == 1
+    assert mc["mc_se"] == pytest.approx(np.sqrt(mc["p_value"] * (1 - mc["p_value"]) / 1e5))
+    assert abs(mc["p_value"] - exact["p_value"]) < 4 * mc["mc_se"] + 1e-5
+    again = stats.stratified_sign_flip_test(d, folds, max_exact=10, draws=100_000, seed=1)
+    assert again["p_value"] == mc["p_value"]  # seeded
+    # beyond MAX_EXACT_PAIRS pairs the test is Monte Carlo by default
+    big = stats.stratified_sign_flip_test(np.ones(41), draws=100_000)
+    assert big["method"] == "monte_carlo" and big["p_value"] == pytest.approx(1 / 100_001)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: stats.stratified_sign_flip_test([]), "non-empty"),
+        (lambda: stats.stratified_sign_flip_test([1.0, np.nan]), "finite"),
+        (lambda: stats.stratified_sign_flip_test([1.0, 2.0], folds=[0]), "fold label"),
+        (lambda: stats.stratified_sign_flip_test([1.0, 2.0], statistic="median"), "statistic"),
+        (lambda: stats.stratified_sign_flip_test([1.0, 2.0], alternative="up"), "alternative"),
+        (lambda: stats.stratified_sign_flip_test(np.ones(50), draws=1000), "draws"),
+        (lambda: stats.tost([0.1, 0.2], delta=0), "delta"),
+        (lambda: stats.tost([0.1], delta=1), "two"),
+        (lambda: stats.tost([0.1, 0.2], delta=1, method="z"), "method"),
+        (lambda: stats.paired_power(0, 1, 5), "sd"),
+        (lambda: stats.paired_power(1, 1, 0), ">= 1"),
+        (lambda: stats.seeds_for_power(1.0, 1e-6, max_per_fold=5), "not reached"),
+    ],
+)
+def test_confirmatory_bad_input_raises(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_tost_t_matches_two_one_sided_scipy_tests_and_the_interval():
+    rng = np.random.default_rng(7)
+    for delta, shift in ((0.05, 0.0), (0.05, 0.04), (0.02, 0.0)):
+        d = rng.normal(shift, 0.03, 12)
+        result = stats.tost(d, delta)
+        lower = scipy_stats.ttest_1samp(d, -delta, alternative="greater").pvalue
+        upper = scipy_stats.ttest_1samp(d, delta, alternative="less").pvalue
+        assert result["p_lower"] == pytest.approx(lower)
+        assert result["p_upper"] == pytest.approx(upper)
+        low, high = scipy_stats.t.interval(0.90, 11, loc=d.mean(), scale=scipy_stats.sem(d))
+        assert (result["low"], result["high"]) == pytest.approx((low, high))
+        assert result["equivalent"] == (-delta < low and high < delta)
+
+
+def test_tost_sign_flip_by_hand():
+    # all ten differences inside the margin and far from both boundaries: each one-sided
+    # sign-flip test reaches its floor 1 / 2**10
+    d = np.linspace(-0.01, 0.01, 10)
+    result = stats.tost(d, delta=0.1, method="sign_flip")
+    assert result["p_lower"] == result["p_upper"] == pytest.approx(1 / 1024)
+    assert result["equivalent"]
+    # a clear effect of 0.2 is not equivalent within 0.1
+    assert not stats.tost(d + 0.2, delta=0.1, method="sign_flip")["equivalent"]
+
+
+def test_paired_power_t_matches_a_simulated_t_test():
+    rng = np.random.default_rng(8)
+    sd, effect, n_per_fold = 1.0, 0.6, 6
+    analytic = stats.paired_power(sd, effect, n_per_fold, folds=2, family_size=2)["power"]
+    data = rng.normal(effect, sd, (4000, 12))
+    simulated = np.mean(scipy_stats.ttest_1samp(data, 0, axis=1).pvalue <= 0.025)
+    assert analytic == pytest.approx(simulated, abs=4 * np.sqrt(0.25 / 4000))
+    # a design whose exact sign-flip test cannot reach the level has no power
+    assert stats.paired_power(sd, 10.0, 2, folds=2)["power"] == 0.0  # 2/16 > 0.05
+
+
+def test_paired_power_of_the_sign_flip_test_is_close_to_the_t_tests():
+    t_power = stats.paired_power(1.0, 0.7, 8, folds=2)["power"]
+    sim = stats.paired_power(1.0, 0.7, 8, folds=2, method="sign_flip", n_sim=3000, draws=2000)
+    assert sim["method"] == "sign_flip" and sim["mc_se"] > 0
+    assert abs(sim["power"] - t_power) < 0.03 + 4 * sim["mc_se"]
+
+
+def test_seeds_for_power_is_the_textbook_number_and_minimal():
+    # one-sample t test, d = 0.5, alpha = 0.05 two-sided, power 0.8: n = 34 (Cohen's tables)
+    assert stats.seeds_for_power(1.0, 0.5, target=0.8, folds=1) == 34
+    n = stats.seeds_for_power(0.026, 0.015, target=0.8, folds=2, family_size=2)
+    assert stats.paired_power(0.026, 0.015, n, 2, family_size=2)["power"] >= 0.8
+    assert stats.paired_power(0.026, 0.015, n - 1, 2, family_size=2)["power"] < 0.8
+
+
+@pytest.mark.parametrize("true_difference", [0.0, 0.01])
+def test_tost_power_matches_simulation(true_difference):
+    rng = np.random.default_rng(9)
+    sd, delta, n_per_fold = 0.03, 0.025, 6
+    analytic = stats.tost_power(sd, delta, n_per_fold, folds=2, true_difference=true_difference)
+    data = rng.normal(true_difference, sd, (4000, 12))
+    mean, se = data.mean(axis=1), data.std(axis=1, ddof=1) / np.sqrt(12)
+    c = scipy_stats.t.ppf(0.95, 11)
+    simulated = np.mean((mean - c * se > -delta) & (mean + c * se < delta))
+    assert analytic == pytest.approx(simulated, abs=4 * np.sqrt(0.25 / 4000))
+    n = stats.tost_seeds_for_power(sd, delta, target=0.8, folds=2)
+    assert stats.tost_power(sd, delta, n, 2) >= 0.8 > stats.tost_power(sd, delta, n - 1, 2)

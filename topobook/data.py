@@ -1,5 +1,9 @@
 """Data: the ISBI 2012 EM stack, a synthetic EM-like data set, and a seeded patch sampler.
 
+The second data set, TopoMortar (brick walls, mortar = 1), lives in
+:mod:`topobook.topomortar_data`; its loaders are re-exported here (:func:`load_topomortar`,
+:func:`topomortar_ids`, :func:`topomortar_file`, :func:`load_published_results`).
+
 Conventions used everywhere in topobook:
 
 * images are ``float32`` arrays in ``[0, 1]`` of shape ``(H, W)`` or ``(N, H, W)``;
@@ -13,19 +17,38 @@ The ISBI files are looked up, in order, in
 2. ``../shared/data/isbi2012`` beside the repository (where the project's machines keep it);
 3. pooch's cache, downloading from pinned public URLs on first use.
 
-Every file is checked against its sha256 before it is used.
+Every file is checked against its sha256 before it is used (one implementation for both data
+sets: :mod:`topobook.datafiles`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterator, Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from topobook.datafiles import DataFileError as DataFileError  # re-export (all data sets)
+from topobook.datafiles import DataSource, data_file, registry
+from topobook.topomortar_data import (  # re-exports: the second data set
+    TOPOMORTAR_SOURCE as TOPOMORTAR_SOURCE,
+)
+from topobook.topomortar_data import (
+    load_published_results as load_published_results,
+)
+from topobook.topomortar_data import (
+    load_topomortar as load_topomortar,
+)
+from topobook.topomortar_data import (
+    published_betti_numbers as published_betti_numbers,
+)
+from topobook.topomortar_data import (
+    topomortar_file as topomortar_file,
+)
+from topobook.topomortar_data import (
+    topomortar_ids as topomortar_ids,
+)
 
 ISBI_SHAPE = (512, 512)
 ISBI_N_SLICES = 30
@@ -44,26 +67,6 @@ DEFAULT_EVAL_SLICES = tuple(range(24, 30))
 # The authors' split: 80:20, slices 0-23 train, and their validation crops came from 24-29.
 AUTHORS_TRAIN_SLICES = tuple(range(0, 24))
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-_SHARED_DATA = _REPO_ROOT.parent / "shared" / "data" / "isbi2012"
-
-
-class DataFileError(RuntimeError):
-    """A data file is missing or does not have the expected content."""
-
-
-@cache
-def isbi_registry() -> dict[str, str]:
-    """The sha256 of every ISBI file, keyed by relative path (``train/images/00.png`` ...)."""
-    text = (Path(__file__).with_name("isbi2012.sha256")).read_text()
-    registry = {}
-    for line in text.splitlines():
-        if line.strip():
-            digest, name = line.split()
-            registry[name] = digest
-    return registry
-
-
 def isbi_url(name: str) -> str:
     """Pinned URL of one ISBI file (``train/labels/07.png`` -> ``.../train/label/7.png``)."""
     parts = name.split("/")
@@ -76,72 +79,29 @@ def isbi_url(name: str) -> str:
     return ISBI_BASE_URL + upstream
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+ISBI_SOURCE = DataSource(
+    name="ISBI 2012",
+    env_var="TOPOBOOK_DATA",
+    folder="isbi2012",
+    registry_file="isbi2012.sha256",
+    url=isbi_url,
+    layout="train/images, train/labels, test/images",
+)
 
 
-def _check_file(path: Path, name: str) -> Path:
-    expected = isbi_registry()[name]
-    actual = _sha256(path)
-    if actual != expected:
-        raise DataFileError(
-            f"ISBI file {path} is corrupted: sha256 {actual[:12]}... instead of "
-            f"{expected[:12]}.... "
-            "Delete it and run again to download a fresh copy (or restore it from "
-            "../shared/data/isbi2012)."
-        )
-    return path
-
-
-def _local_folders() -> list[tuple[str, Path]]:
-    folders = []
-    if os.environ.get("TOPOBOOK_DATA"):
-        folders.append(("TOPOBOOK_DATA", Path(os.environ["TOPOBOOK_DATA"])))
-    folders.append(("shared", _SHARED_DATA))
-    return folders
+def isbi_registry() -> dict[str, str]:
+    """The sha256 of every ISBI file, keyed by relative path (``train/images/00.png`` ...)."""
+    return registry(ISBI_SOURCE)
 
 
 def isbi_file(name: str, download: bool = True) -> Path:
     """Path of one verified ISBI file, e.g. ``isbi_file("train/images/00.png")``.
 
-    Raises :class:`DataFileError` when the file is corrupted, or missing and ``download`` is off.
+    Looked up in ``$TOPOBOOK_DATA``, then ``../shared/data/isbi2012``, then downloaded
+    (:func:`topobook.datafiles.data_file`). Raises :class:`DataFileError` when the file is
+    corrupted, or missing and ``download`` is off.
     """
-    if name not in isbi_registry():
-        raise KeyError(f"{name!r} is not an ISBI 2012 file; names look like 'train/images/00.png'")
-    for origin, folder in _local_folders():
-        path = folder / name
-        if path.is_file():
-            return _check_file(path, name)
-        if origin == "TOPOBOOK_DATA":
-            raise DataFileError(
-                f"TOPOBOOK_DATA={folder} has no file {name}. Point TOPOBOOK_DATA at a folder laid "
-                "out like ../shared/data/isbi2012 (train/images, train/labels, test/images), "
-                "or unset it to download the data."
-            )
-    if not download:
-        raise DataFileError(
-            f"ISBI file {name} is not available locally and download=False. Set TOPOBOOK_DATA "
-            "to a folder holding the data, or allow the download."
-        )
-    return _fetch(name)
-
-
-def _fetch(name: str) -> Path:
-    import pooch  # only needed when downloading
-
-    fetcher = pooch.create(
-        path=pooch.os_cache("topobook") / "isbi2012",
-        base_url=ISBI_BASE_URL,
-        registry={k: f"sha256:{v}" for k, v in isbi_registry().items()},
-        urls={k: isbi_url(k) for k in isbi_registry()},
-    )
-    try:
-        return Path(fetcher.fetch(name, progressbar=False))
-    except ValueError as err:  # pooch's hash mismatch
-        raise DataFileError(
-            f"Downloaded ISBI file {name} does not match its sha256 ({err}). Delete "
-            f"{pooch.os_cache('topobook')} and try again."
-        ) from err
+    return data_file(ISBI_SOURCE, name, download)
 
 
 def _read_png(path: Path) -> np.ndarray:

@@ -37,6 +37,7 @@ zero-length bars add a term that matches the sorted pixel values of prediction a
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -50,6 +51,7 @@ from topobook.persistence import (
     binary_diagrams,
     persistence_pairs,
 )
+from topobook.skeleton_recall import skeleton_recall_loss as skeleton_recall_loss  # re-export
 
 MATCHINGS = ("lifetime", "birth")
 LAMBDA_PAPER = 1 / 12000  # lambda of eq. (1) in the paper's text
@@ -165,11 +167,11 @@ def diagram_loss(
             ep, et = _essential_index(p_np, superlevel), _essential_index(t_np, superlevel)
             n = min(len(ep), len(et))
             total = total + ((p[ep[:n], 0] - t[et[:n], 0]) ** 2).sum()
-        # finite bars (in "birth" mode the essential bars were dropped with the first bar)
-        pf, tf = p[torch.as_tensor(~p_inf)], t[torch.as_tensor(~t_inf)]
-        pf_np, tf_np = p_np[~p_inf], t_np[~t_inf]
-        pf = pf[torch.as_tensor(_sort_index(pf_np, matching, superlevel))]
-        tf = tf[torch.as_tensor(_sort_index(tf_np, matching, superlevel))]
+        # finite bars (in "birth" mode the essential bars were dropped with the first bar),
+        # gathered in matching order by one index each (fewer autograd nodes, same values)
+        finite_p, finite_t = np.flatnonzero(~p_inf), np.flatnonzero(~t_inf)
+        pf = p[torch.as_tensor(finite_p[_sort_index(p_np[finite_p], matching, superlevel)])]
+        tf = t[torch.as_tensor(finite_t[_sort_index(t_np[finite_t], matching, superlevel)])]
         n = min(len(pf), len(tf))
         total = total + ((pf[:n] - tf[:n]) ** 2).sum()
         for rest in (pf[n:], tf[n:]):
@@ -188,6 +190,7 @@ def topological_loss(
     reduction: str = "sum",
     keep_zero_length: bool = False,
     misroute_gradient: bool = False,
+    backend: str | None = None,
 ) -> torch.Tensor:
     """``L_topo`` of eq. (2) between ``likelihood`` and ``target``.
 
@@ -199,6 +202,10 @@ def topological_loss(
     prediction and truth): the loss value is unchanged, but the gradient of each prediction bar is
     sent to the critical pixels of the truth's bar at the same position of the TopologyLayer
     ordering (births in filtration order). For demonstration only.
+
+    ``backend``: the persistence backend (:func:`topobook.persistence.persistence_pairs`;
+    ``None``: the union-find, or gudhi with ``keep_zero_length``); the loss and its gradient
+    do not depend on it.
     """
     if matching not in MATCHINGS:
         raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
@@ -210,7 +217,7 @@ def topological_loss(
         raise ValueError(f"dims must be a non-empty subset of (0, 1), got {dims!r}")
     f, g = check_pair(likelihood, target)
     maxdim = max(dims)
-    layer = PersistenceLayer(superlevel, complex, maxdim, keep_zero_length)
+    layer = _persistence_layer(superlevel, complex, maxdim, keep_zero_length, backend)
     if misroute_gradient:
         pred_dgms = [_misrouted(fi, gi, layer) for fi, gi in zip(f, g, strict=True)]
     else:
@@ -224,11 +231,17 @@ def topological_loss(
     return stacked.sum() if reduction == "sum" else stacked.mean()
 
 
+@cache
+def _persistence_layer(superlevel, complex, maxdim, keep_zero_length, backend) -> PersistenceLayer:
+    """One layer per setting, built once: the layer holds no state between calls."""
+    return PersistenceLayer(superlevel, complex, maxdim, keep_zero_length, backend=backend)
+
+
 def _target_diagrams(g: torch.Tensor, layer: PersistenceLayer) -> list[list[torch.Tensor]]:
     """Diagrams of the targets (no gradient). Binary targets without zero-length bars take the
     fast path of counting components."""
     values = g.detach().cpu().numpy()
-    if not layer.keep_zero_length and np.isin(values, (0.0, 1.0)).all():
+    if not layer.keep_zero_length and ((values == 0.0) | (values == 1.0)).all():
         return [
             [
                 torch.as_tensor(d, dtype=g.dtype, device=g.device)
@@ -252,7 +265,7 @@ def _tl_order(pairs_finite: np.ndarray, essential: np.ndarray, flat: np.ndarray,
 def _misrouted(f: torch.Tensor, g: torch.Tensor, layer: PersistenceLayer) -> list[torch.Tensor]:
     """Prediction diagram whose values are the prediction's, but whose gradient flows to the
     truth's critical pixels, matched position by position in TopologyLayer's ordering."""
-    args = (layer.superlevel, layer.complex, layer.maxdim, layer.keep_zero_length)
+    args = (layer.superlevel, layer.complex, layer.maxdim, layer.keep_zero_length, layer.backend)
     own, other = persistence_pairs(f, *args), persistence_pairs(g, *args)
     flat_f, flat_g = f.reshape(-1), g.detach().cpu().numpy().ravel()
     flat_np = f.detach().cpu().numpy().ravel()
@@ -356,7 +369,7 @@ def numerical_gradient(loss_fn, image: np.ndarray, eps: float = 1e-6) -> np.ndar
 # Baselines and controls beside L_topo: clDice, the sorted-value term, and one entry point.
 
 CLDICE_SMOOTH = 1.0  # the smoothing constant of the reference soft_cldice (``smooth = 1.``)
-TOPO_LOSSES = ("none", "topo", "cldice", "sorted_value", "betti_matching")
+TOPO_LOSSES = ("none", "topo", "cldice", "sorted_value", "betti_matching", "skeleton_recall")
 
 
 def _check_iterations(iterations: int) -> int:
@@ -489,6 +502,8 @@ def _term_function(loss: str):
         return cldice_loss
     if loss == "sorted_value":
         return sorted_value_loss
+    if loss == "skeleton_recall":
+        return skeleton_recall_loss
     return betti_matching_loss
 
 
@@ -505,7 +520,10 @@ def training_loss(
     :func:`combined_loss` ``(x, g, lam, **kw)``;
     ``"cldice"``: :func:`cldice_loss` (kwarg ``iterations``);
     ``"sorted_value"``: :func:`sorted_value_loss`, the value-only control;
-    ``"betti_matching"``: :func:`topobook.betti_matching.betti_matching_loss`.
+    ``"betti_matching"``: :func:`topobook.betti_matching.betti_matching_loss`;
+    ``"skeleton_recall"``: :func:`topobook.skeleton_recall.skeleton_recall_loss` (kwargs
+    ``thin_class``: 0, the default, for ISBI's membranes, 1 for TopoMortar's mortar;
+    ``smooth``, ``reduction``).
 
     ``logits``: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)``; ``target`` the same shape in
     {0, 1}. BCE is computed from the logits and averaged over pixels. Returns

@@ -23,6 +23,23 @@ values with births >= deaths and essential deaths ``-inf`` (TopologyLayer's conv
 the natural choice for a likelihood map where cells have high values.
 
 Pixel indices are flat and row-major: pixel ``(r, c)`` has index ``r * W + c``.
+
+Backends (``backend=``): ``"unionfind"``, the default, computes H0 by a union-find over the
+pixels in value order (the elder rule) and H1 by duality, a union-find on the complement with
+the dual connectivity (:mod:`topobook.unionfind`, numba); ``"gudhi"`` runs gudhi's cubical
+complex or simplex tree, and is the oracle of the tests. Both give the same bars, the same
+critical pixels and the same order (tested), so losses and gradients do not depend on the
+backend; one exception: on a single pixel, gudhi's simplex tree (``"freudenthal"``) reports no
+bar at all, the union-find the one essential H0 bar. ``keep_zero_length=True``
+(TopologyLayer's fixed-length diagrams, with every zero-length bar) is only computed by gudhi:
+the default backend routes it there, and asking for ``backend="unionfind"`` with it is an
+error.
+
+**Tie rule** (both backends): pixels of equal value enter the filtration in row-major order,
+i.e. in the order of a stable argsort of the filtration values (``-image`` for superlevel). For
+``"cubical"`` and ``"vertex"`` persistence is computed on these ranks, so every birth and death
+names one pixel; for ``"freudenthal"`` gudhi's simplex order decides (see
+:mod:`topobook.unionfind`).
 """
 
 from __future__ import annotations
@@ -36,7 +53,14 @@ import gudhi
 import numpy as np
 import torch
 
+from topobook.unionfind import unionfind_pairs
+
 COMPLEXES = ("cubical", "vertex", "freudenthal")
+BACKENDS = ("unionfind", "gudhi")
+# The backend of every call that names none (keep_zero_length aside). Setting it to "gudhi"
+# reproduces the book's path before the union-find; benchmarks/evaluation.py does, to time
+# whole runs before and after.
+DEFAULT_BACKEND = "unionfind"
 
 # Connectivity of the foreground and of the holes (background) that each complex implies,
 # as 3x3 structuring elements for scipy.ndimage.label.
@@ -85,6 +109,22 @@ def _check_options(complex: str, maxdim: int) -> None:
         raise ValueError(f"complex must be one of {COMPLEXES}, got {complex!r}")
     if maxdim not in (0, 1):
         raise ValueError(f"maxdim must be 0 or 1 for 2-D images, got {maxdim!r}")
+
+
+def resolve_backend(backend: str | None, keep_zero_length: bool = False) -> str:
+    """The backend that computes persistence: ``backend`` if given, else
+    :data:`DEFAULT_BACKEND` (``"unionfind"``), or ``"gudhi"`` when ``keep_zero_length`` (the
+    union-find does not list zero-length bars)."""
+    if backend is None:
+        backend = "gudhi" if keep_zero_length else DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
+    if backend == "unionfind" and keep_zero_length:
+        raise ValueError(
+            "keep_zero_length=True (TopologyLayer's zero-length bars) needs backend='gudhi' "
+            "(or backend=None, which chooses it)"
+        )
+    return backend
 
 
 @cache
@@ -184,16 +224,24 @@ def persistence_pairs(
     complex: str = "cubical",
     maxdim: int = 1,
     keep_zero_length: bool = False,
+    backend: str | None = None,
 ) -> PersistencePairs:
     """The critical pixels of every bar of ``image`` (H, W) in dimensions ``0..maxdim``.
 
     Zero-length bars (birth value == death value) are dropped unless ``keep_zero_length``;
-    keeping them reproduces TopologyLayer's fixed-length diagrams (``complex="freudenthal"``).
+    keeping them reproduces TopologyLayer's fixed-length diagrams (``complex="freudenthal"``,
+    computed by gudhi). ``backend``: ``"unionfind"`` (default) or ``"gudhi"``, same result
+    (module docstring, with the tie rule). Bars are sorted by decreasing lifetime; bars of
+    equal lifetime keep the order in which gudhi reports them (by death).
     """
     _check_options(complex, maxdim)
+    backend = resolve_backend(backend, keep_zero_length)
     values = check_image(image)
     filtration = -values if superlevel else values
-    raw_finite, raw_essential = _raw_pairs(filtration, complex, keep_zero_length)
+    if backend == "unionfind":
+        raw_finite, raw_essential = unionfind_pairs(filtration, complex, maxdim)
+    else:
+        raw_finite, raw_essential = _raw_pairs(filtration, complex, keep_zero_length)
     flat = filtration.ravel()
     finite, essential = [], []
     for k in range(maxdim + 1):
@@ -214,16 +262,18 @@ def diagrams(
     complex: str = "cubical",
     maxdim: int = 1,
     keep_zero_length: bool = False,
+    backend: str | None = None,
 ) -> list[np.ndarray]:
     """Persistence diagrams of ``image`` (H, W): ``dgms[k]`` is an ``(n_k, 2)`` float64 array of
     ``(birth, death)`` in dimension ``k`` for ``k = 0..maxdim``.
 
     Finite bars come first, sorted by decreasing lifetime, then the essential bars, whose death is
     ``+inf`` (sublevel) or ``-inf`` (superlevel). Zero-length bars are dropped unless
-    ``keep_zero_length``. See the module docstring for ``complex`` and ``superlevel``.
+    ``keep_zero_length``. See the module docstring for ``complex``, ``superlevel`` and
+    ``backend``.
     """
     values = check_image(image)
-    pairs = persistence_pairs(values, superlevel, complex, maxdim, keep_zero_length)
+    pairs = persistence_pairs(values, superlevel, complex, maxdim, keep_zero_length, backend)
     return diagrams_from_pairs(values, pairs, superlevel)
 
 
@@ -254,7 +304,9 @@ def check_binary(mask: np.ndarray | torch.Tensor, name: str = "mask") -> np.ndar
     return array.astype(np.uint8)
 
 
-def betti_numbers(mask: np.ndarray | torch.Tensor, complex: str = "cubical") -> tuple[int, int]:
+def betti_numbers(
+    mask: np.ndarray | torch.Tensor, complex: str = "cubical", backend: str | None = None
+) -> tuple[int, int]:
     """Betti numbers ``(b0, b1)`` of the foreground (value 1) of a binary ``mask`` (H, W).
 
     ``b0`` counts foreground components, ``b1`` holes (background regions that do not reach the
@@ -264,7 +316,7 @@ def betti_numbers(mask: np.ndarray | torch.Tensor, complex: str = "cubical") -> 
     level 0, so the Betti numbers are the bars born at 0 that are still alive at level 0.
     """
     foreground_first = 1.0 - check_binary(mask)
-    dgms = diagrams(foreground_first, superlevel=False, complex=complex, maxdim=1)
+    dgms = diagrams(foreground_first, superlevel=False, complex=complex, maxdim=1, backend=backend)
     b0, b1 = (int(np.sum(dgm[:, 0] == 0.0)) for dgm in dgms)
     return b0, b1
 
@@ -353,9 +405,13 @@ class PersistenceLayer(torch.nn.Module):
 
     The layer holds no state between calls: each call computes its own critical pixels, so two
     forward calls before one ``backward`` (prediction and ground truth, say) stay correct. The
-    images of a batch are processed in parallel threads (gudhi releases the GIL) when
-    ``parallel`` is True, or by default when the batch has more than one image and the machine
-    more than one core.
+    images of a batch are processed in parallel threads (both backends release the GIL) when
+    ``parallel`` is True; by default (None) only with the gudhi backend, when the batch has more
+    than one image and the machine more than one core. The union-find takes a fraction of a
+    millisecond per 64x64 crop, and threads did not pay off for it on the shared 2-core
+    machines where ``benchmarks/persistence.py`` measures them (table 4), so it runs the
+    images one after another unless asked. ``backend``: see :func:`persistence_pairs`
+    (``None``: the union-find, or gudhi with ``keep_zero_length``).
     """
 
     def __init__(
@@ -365,6 +421,7 @@ class PersistenceLayer(torch.nn.Module):
         maxdim: int = 1,
         keep_zero_length: bool = False,
         parallel: bool | None = None,
+        backend: str | None = None,
     ) -> None:
         super().__init__()
         _check_options(complex, maxdim)
@@ -373,9 +430,14 @@ class PersistenceLayer(torch.nn.Module):
         self.maxdim = maxdim
         self.keep_zero_length = keep_zero_length
         self.parallel = parallel
+        resolve_backend(backend, keep_zero_length)  # a bad choice fails here, not at forward
+        self.backend = backend  # None: resolved at each call (DEFAULT_BACKEND may change)
 
     def extra_repr(self) -> str:
-        return f"superlevel={self.superlevel}, complex={self.complex!r}, maxdim={self.maxdim}"
+        return (
+            f"superlevel={self.superlevel}, complex={self.complex!r}, maxdim={self.maxdim}, "
+            f"backend={self.backend!r}"
+        )
 
     def pairs(self, x: torch.Tensor) -> list[PersistencePairs]:
         """Critical pixels of each image of ``x`` ``(B, H, W)`` (no gradient involved)."""
@@ -383,12 +445,18 @@ class PersistenceLayer(torch.nn.Module):
 
         def one(image: np.ndarray) -> PersistencePairs:
             return persistence_pairs(
-                image, self.superlevel, self.complex, self.maxdim, self.keep_zero_length
+                image,
+                self.superlevel,
+                self.complex,
+                self.maxdim,
+                self.keep_zero_length,
+                self.backend,
             )
 
         parallel = self.parallel
         if parallel is None:
-            parallel = len(values) > 1 and (os.cpu_count() or 1) > 1
+            on_gudhi = resolve_backend(self.backend, self.keep_zero_length) == "gudhi"
+            parallel = on_gudhi and len(values) > 1 and (os.cpu_count() or 1) > 1
         if parallel:
             return list(_executor().map(one, values))
         return [one(image) for image in values]

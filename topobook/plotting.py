@@ -3,16 +3,62 @@
 Every function draws on matplotlib axes it is given (or creates) and returns them, so notebooks
 can compose figures. Diagrams follow :func:`topobook.persistence.diagrams`: a list over
 dimensions of ``(n, 2)`` arrays of (birth, death), essential deaths ``+-inf``.
+
+Every chapter calls :func:`use_book_style` once in its imports cell: one style for the whole
+book (``book.mplstyle`` beside this module: fonts of at least 10 pt, Okabe & Ito's
+colour-blind-safe colours) and images rendered at twice their display size. Legends are put
+beside or below the axes (:func:`legend_outside`), never on the data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-DIM_COLORS = ("tab:blue", "tab:orange")
+STYLE = Path(__file__).with_name("book.mplstyle")
+COLUMN_WIDTH = 6.8  # inches: at the style's 100 dpi, the article column at 1280 px (~700 px)
+# Okabe & Ito's palette (the style's colour cycle): blue, vermillion, bluish green, orange
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442")
+DIM_COLORS = (OKABE_ITO[0], OKABE_ITO[1])  # H0, H1
+ERROR_COLORS = {"missed membrane": OKABE_ITO[1], "invented membrane": OKABE_ITO[0]}
+
+
+def use_book_style(retina: bool = True) -> None:
+    """Apply the book's figure style (``topobook/book.mplstyle``) to every figure drawn after
+    it, and, in a notebook, show figures as PNGs rendered at twice their size whose display
+    size is set in the output's metadata (sharp on high-resolution screens, and a figure of
+    ``w`` inches is shown ``100 w`` CSS pixels wide). Call it once, after importing pyplot."""
+    plt.style.use(STYLE)
+    if not retina:
+        return
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # outside IPython: nothing to configure
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
+
+
+def legend_outside(ax, where: str = "right", ncol: int = 1, **kwargs):
+    """A legend beside the axes (``where="right"``) or below them (``"below"``), so that it
+    never covers data; the figure's tight bounding box includes it."""
+    from matplotlib.transforms import ScaledTranslation
+
+    if where == "right":
+        placement = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    elif where == "below":
+        # below the tick labels and the axis label: about 0.5 in (0.3 in without a label)
+        drop = 0.5 if ax.get_xlabel() else 0.3
+        shift = ScaledTranslation(0, -drop, ax.figure.dpi_scale_trans)
+        placement = dict(loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                         bbox_transform=ax.transAxes + shift, borderaxespad=0.0)
+    else:
+        raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    return ax.legend(ncol=ncol, **placement, **kwargs)
 
 
 def _axes(ax):
@@ -89,7 +135,7 @@ def plot_diagram(
     ax.set_xlabel("birth")
     ax.set_ylabel("death")
     ax.set_aspect("equal")
-    ax.legend(loc="lower right" if not superlevel else "upper left", fontsize="small")
+    legend_outside(ax, "below", ncol=2, handletextpad=0.2, columnspacing=0.8)
     if title:
         ax.set_title(title)
     return ax
@@ -140,7 +186,7 @@ def plot_barcode(
     ax.set_ylabel("bar (longest first)")
     ax.set_yticks([])
     ax.invert_yaxis()
-    ax.legend(fontsize="small", loc="lower right")
+    legend_outside(ax, "below", ncol=2)
     if title:
         ax.set_title(title)
     return ax
@@ -189,7 +235,7 @@ def mark_critical_pixels(ax, pairs, width: int, n_bars: int = 10, labels=("H0", 
         )
         for rb, cb, rd, cd in zip(rows_b, cols_b, rows_d, cols_d, strict=True):
             ax.plot([cb, cd], [rb, rd], color=color, lw=0.6, alpha=0.7)
-    ax.legend(fontsize="x-small", loc="upper right", framealpha=0.8)
+    legend_outside(ax, "right")
     return ax
 
 
@@ -217,16 +263,16 @@ def plot_lifetimes(
             finite[above, 0],
             lifetime[above],
             s=25,
-            color="tab:red",
+            color=OKABE_ITO[1],
             label=f"marked objects ({int(above.sum())})",
         )
         lower = lifetime[lifetime <= threshold].max(initial=0.0)
         upper = lifetime[lifetime > threshold].min(initial=threshold)
-        ax.axhspan(lower, upper, color="tab:green", alpha=0.15, label="widest empty band")
-        ax.axhline(threshold, color="tab:green", ls="--", lw=1, label=f"threshold {threshold:.3f}")
+        ax.axhspan(lower, upper, color=OKABE_ITO[2], alpha=0.15, label="widest empty band")
+        ax.axhline(threshold, color=OKABE_ITO[2], ls="--", lw=1, label=f"threshold {threshold:.3f}")
     ax.set_xlabel("birth")
     ax.set_ylabel("lifetime (death - birth)")
-    ax.legend(fontsize="small", loc="upper right")
+    legend_outside(ax, "right")
     if title:
         ax.set_title(title)
     return ax
@@ -235,18 +281,23 @@ def plot_lifetimes(
 def forest_plot(
     comparisons: dict[str, dict[str, dict]],
     higher_is_better: dict[str, bool],
-    ncols: int = 3,
-    panel_size: tuple[float, float] = (3.0, 2.6),
+    ncols: int = 2,
+    panel_size: tuple[float, float] | None = None,
+    labels: dict[str, str] | None = None,
 ):
     """Paired differences (strategy - baseline), one panel per metric.
 
     ``comparisons[metric][run]`` is a :func:`topobook.stats.paired_comparison` result: the mean
     difference is drawn as a square with its 95 % interval, each seed's difference as a dot, and
     0 (no difference) as a vertical line; the panel title says which side is better.
-    Returns the figure.
+    ``labels`` maps a metric to its panel title (default: the metric's name). The figure is
+    as wide as the article column unless ``panel_size`` is given. Returns the figure.
     """
     names = list(comparisons)
     nrows = -(-len(names) // ncols)
+    n_runs = max(len(comparisons[m]) for m in names)
+    if panel_size is None:
+        panel_size = (COLUMN_WIDTH / ncols, 0.8 + 0.32 * n_runs)
     fig, axes = plt.subplots(
         nrows,
         ncols,
@@ -261,16 +312,40 @@ def forest_plot(
             ax.plot(c["differences"], np.full(len(c["differences"]), y) + 0.18, ".",
                     color="0.55", ms=4)
             ax.errorbar(c["mean_difference"], y, xerr=[[c["mean_difference"] - c["low"]],
-                        [c["high"] - c["mean_difference"]]], fmt="s", color="tab:blue",
+                        [c["high"] - c["mean_difference"]]], fmt="s", color=OKABE_ITO[0],
                         ms=4, capsize=2, lw=1)
         ax.axvline(0, color="k", lw=0.8)
-        ax.set_yticks(range(len(runs)), runs, fontsize=8)
-        better = "right" if higher_is_better[metric] else "left"
-        ax.set_title(f"{metric} (better: {better})", fontsize=9)
-        ax.set_xlabel("difference to baseline", fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(range(len(runs)), runs)
+        better = "→" if higher_is_better[metric] else "←"
+        ax.set_title(f"{(labels or {}).get(metric, metric)}, better {better}")
+        ax.set_xlabel("difference to baseline")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
     axes[0, 0].invert_yaxis()  # shared: the first strategy on top in every panel
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def overview_figure(image, mask):
+    """The book at a glance (its landing page): an EM crop, its cells (1 = cell), and the
+    superlevel persistence diagram of the crop, whose long H0 bars are the bright cell
+    interiors and whose long H1 bars are the loops of membrane between them. ``image`` and
+    ``mask`` are ``(H, W)``: floats in [0, 1] and a {0, 1} mask. Returns the figure."""
+    from topobook.persistence import diagrams
+
+    image, mask = np.asarray(image, dtype=float), np.asarray(mask)
+    if image.ndim != 2 or image.shape != mask.shape:
+        raise ValueError(f"image and mask must both be (H, W), got {image.shape}, {mask.shape}")
+    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_WIDTH, 2.6))
+    show_image(image, ax=axes[0], title="EM image")
+    show_image(mask, ax=axes[1], title="cells (1) and membranes")
+    for ax in axes[:2]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    dgms = diagrams(image, superlevel=True)
+    plot_diagram(dgms, ax=axes[2], title="superlevel diagram", size=10)
     fig.tight_layout()
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -11,15 +12,22 @@ import torch
 from topobook.persistence import PersistenceLayer
 
 
-def median_ms(fn: Callable[[], object], repeats: int = 7, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``repeats`` runs, after ``warmup`` runs."""
+def median_ms(
+    fn: Callable[[], object], repeats: int = 7, warmup: int = 1, clock: str = "wall"
+) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``repeats`` runs, after ``warmup`` runs.
+    ``clock="cpu"``: the CPU time of the calling thread instead (``time.thread_time``; steadier
+    on a shared machine, and complete when ``fn`` runs on this thread only)."""
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    now = time.perf_counter if clock == "wall" else time.thread_time
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = now()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     return 1e3 * float(np.median(times))
 
 
@@ -40,13 +48,81 @@ def layer_step_ms(
     repeats: int = 7,
     parallel: bool | None = None,
     seed: int = 0,
+    backend: str | None = None,
+    clock: str = "wall",
 ) -> float:
-    """Median ms of :func:`layer_step` on a random likelihood-like map (superlevel, H0 and H1)."""
+    """Median ms of :func:`layer_step` on a random likelihood-like map (superlevel, H0 and H1),
+    with the persistence ``backend`` (None: the default, the union-find); ``clock`` as in
+    :func:`median_ms`."""
     rng = np.random.default_rng(seed)
     shape = (batch, size, size) if batch > 1 else (size, size)
     x = torch.tensor(rng.random(shape), dtype=torch.float32)
-    layer = PersistenceLayer(superlevel=True, complex=complex, parallel=parallel)
-    return median_ms(lambda: layer_step(layer, x), repeats)
+    layer = PersistenceLayer(superlevel=True, complex=complex, parallel=parallel, backend=backend)
+    return median_ms(lambda: layer_step(layer, x), repeats, clock=clock)
+
+
+def _gudhi_cubical_persistence(filtration: np.ndarray) -> None:
+    """gudhi's plain cubical persistence (pixels as top cells, sublevel), no critical pixels."""
+    import gudhi
+
+    cubical = gudhi.CubicalComplex(top_dimensional_cells=filtration)
+    cubical.persistence(homology_coeff_field=2, min_persistence=0.0)
+
+
+def persistence_backend_ms(
+    sizes: tuple[int, ...] = (64, 128, 256, 512),
+    repeats: int = 7,
+    complex: str = "cubical",
+    seed: int = 0,
+    clock: str = "wall",
+) -> list[dict[str, float]]:
+    """gudhi against the union-find backend, side by side, for square images of ``sizes``.
+
+    Per size, one random likelihood-like map (uniform in [0, 1], float32, the worst case: the
+    most bars) and the median ms over ``repeats`` interleaved rounds (after one warm-up) of the
+    superlevel H0 and H1 persistence: ``"gudhi"``, gudhi's plain cubical complex
+    (``CubicalComplex(top_dimensional_cells=-x).persistence()``, no critical pixels; only for
+    ``complex="cubical"``, else NaN); ``"gudhi_pairs"``,
+    :func:`topobook.persistence.persistence_pairs` with ``backend="gudhi"`` (critical pixels,
+    the book's path before the union-find); ``"unionfind"``, the same with the union-find
+    (critical pixels included). Returns one dict per size with these keys, ``"size"``, and
+    ``"ratio"`` = gudhi / unionfind (``gudhi_pairs`` / unionfind for the other complexes).
+    One thread: both backends are single-threaded. ``clock`` as in :func:`median_ms`.
+    """
+    from topobook.persistence import COMPLEXES, persistence_pairs
+
+    if complex not in COMPLEXES:
+        raise ValueError(f"complex must be one of {COMPLEXES}, got {complex!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    now = time.perf_counter if clock == "wall" else time.thread_time
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 2:
+            raise ValueError(f"sizes must be ints >= 2, got {size!r}")
+        x = rng.random((size, size)).astype(np.float32).astype(np.float64)
+        cases = {
+            "gudhi_pairs": partial(persistence_pairs, x, True, complex, backend="gudhi"),
+            "unionfind": partial(persistence_pairs, x, True, complex, backend="unionfind"),
+        }
+        if complex == "cubical":
+            cases["gudhi"] = partial(_gudhi_cubical_persistence, -x)
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for round_ in range(repeats + 1):
+            for name, fn in cases.items():
+                start = now()
+                fn()
+                if round_ > 0:
+                    times[name].append(now() - start)
+        row = {"size": float(size), "gudhi": float("nan")}
+        row.update({name: 1e3 * float(np.median(t)) for name, t in times.items()})
+        reference = row["gudhi"] if complex == "cubical" else row["gudhi_pairs"]
+        row["ratio"] = reference / row["unionfind"]
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,6 +148,8 @@ LOSS_STEP_SETTINGS: dict[str, dict] = {
     "BCE + clDice (10 iterations)": {"loss": "cldice", "lam": 0.5, "iterations": 10},
     "BCE + Betti matching": {"loss": "betti_matching", "lam": 0.01},
     "BCE + sorted values (control)": {"loss": "sorted_value", "lam": 1 / 6000},
+    # weight 1 as in the reference trainer (weight_srec) and TopoMortar's CESkeletonRecallLoss
+    "BCE + Skeleton Recall": {"loss": "skeleton_recall", "lam": 1.0},
 }
 
 
@@ -108,6 +186,7 @@ def training_step_ms(
     seed: int = 0,
     images: np.ndarray | None = None,
     masks: np.ndarray | None = None,
+    clock: str = "wall",
 ) -> dict[str, float]:
     """Median wall time in ms of one U-Net training step with each loss, measured side by side.
 
@@ -125,8 +204,13 @@ def training_step_ms(
     ``(N, H, W)`` in {0, 1} (default: the ISBI 2012 training slices 0-20). ``warmup`` rounds are
     not timed, then ``repeats`` rounds are. Runs with ``threads`` PyTorch threads (the
     training runs use 1) and restores the previous thread count. Returns name -> median ms, in
-    the order of ``loss_settings``.
+    the order of ``loss_settings``. ``clock="cpu"`` times the CPU time of the calling thread
+    (``time.thread_time``) instead of wall time: with one thread every step runs there, and on a
+    shared machine the CPU time does not count the moments the process waits for a core.
     """
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    now = time.perf_counter if clock == "wall" else time.thread_time
     from topobook.data import DEFAULT_TRAIN_SLICES, PatchSampler, load_isbi
     from topobook.losses import training_loss
     from topobook.unet import UNet
@@ -156,12 +240,12 @@ def training_step_ms(
             x = x.contiguous(memory_format=torch.channels_last)
             y = torch.tensor(np.asarray(mask), dtype=torch.float32)[None, None]
             for name, (loss, lam, options) in settings.items():
-                start = time.perf_counter()
+                start = now()
                 optimizer.zero_grad()
                 parts = training_loss(model(x), y, loss, lam, **options)
                 parts.total.backward()
                 optimizer.step()
-                elapsed = time.perf_counter() - start
+                elapsed = now() - start
                 if round_ >= warmup:
                     times[name].append(elapsed)
     finally:

@@ -57,22 +57,23 @@ def modify_border(image: np.ndarray, border_width: int) -> np.ndarray:
     return values
 
 
-def h0_diagram(image: np.ndarray, backend: str = "gudhi") -> np.ndarray:
+def h0_diagram(image: np.ndarray, backend: str = "unionfind") -> np.ndarray:
     """The H0 diagram ``(n, 2)`` of the sublevel filtration, 8-connected, with the essential bar
     (death ``inf``).
 
-    ``backend="gudhi"`` uses :func:`topobook.persistence.diagrams` (essential bar last);
-    ``"ripser"`` uses ripser's ``lower_star_img``, as the original implementation does. Both
-    give the same points (tested); only their order differs, which matters to Algorithm 1 when
-    several points share a birth value.
+    ``backend="unionfind"`` (default) or ``"gudhi"`` uses :func:`topobook.persistence.diagrams`
+    with that backend (essential bar last; both give the same array, in the same order);
+    ``"ripser"`` uses ripser's ``lower_star_img``, as the original implementation does. All
+    give the same points (tested); only ripser's order differs, which matters to Algorithm 1
+    when several points share a birth value.
     """
     if backend == "ripser":
         from ripser import lower_star_img
 
         return np.asarray(lower_star_img(check_image(image)), dtype=float)
-    if backend != "gudhi":
-        raise ValueError(f"backend must be 'gudhi' or 'ripser', got {backend!r}")
-    return diagrams(image, superlevel=False, complex="cubical", maxdim=0)[0]
+    if backend not in ("unionfind", "gudhi"):
+        raise ValueError(f"backend must be 'unionfind', 'gudhi' or 'ripser', got {backend!r}")
+    return diagrams(image, superlevel=False, complex="cubical", maxdim=0, backend=backend)[0]
 
 
 def lifetime_threshold(diagram: np.ndarray) -> float:
