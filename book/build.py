@@ -12,14 +12,24 @@ reused, interrupted ones resume); then the pages are executed and find their run
 executed notebooks and the HTML go to ``build/<profile>/`` and training results to
 ``results/<profile>/`` (never into the sources, which stay without outputs). Any error in a
 notebook, and any Sphinx warning, fails the build.
+
+Generated at build time: the "How to rerun" page (from the parameters cells), the API page (one
+section per module of the package, so a new module appears by itself), the landing page's hero
+figure, the alt text of every figure (from the caption that follows it), and the repository
+link (``$TOPOBOOK_REPOSITORY_URL``; without it the pages say that no address was configured).
+After Sphinx, what readers never load is removed from the HTML: source maps and the MathJax
+components other than the one the book loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import json
 import os
+import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +44,10 @@ BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 GENERATED = {"rerun"}  # pages that build.py writes itself
 BOOK_FILES = ("*.md", "*.yml", "*.bib")  # every page and setting of book/, copied into the build
+REPOSITORY_VARIABLE = "TOPOBOOK_REPOSITORY_URL"  # where readers find the sources
+# the one MathJax configuration the book loads (sphinx-mathjax-offline's mathjax_path), and what
+# it loads itself: the CHTML fonts, and the TeX extensions its autoload fetches on demand
+MATHJAX_KEEP = ("tex-chtml.js", "output/chtml/fonts/woff-v2/", "input/tex/extensions/")
 
 
 def page_names() -> list[str]:
@@ -83,6 +97,9 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
                 "title": page.get("title"),
                 "fixed": page.get("parameters", {}),
                 "exercises_on": first_page_of[page["notebook"]],
+                "exercises_title": spec["pages"]
+                .get(first_page_of[page["notebook"]], {})
+                .get("title"),
             }
         )
     known = {p["name"] for p in pages} | {p["source"].name for p in pages}
@@ -132,16 +149,24 @@ def default_parameters(notebook: Path) -> dict:
 
 def training_jobs(pages: list[dict]) -> list[tuple[Path, object]]:
     """Every training run the pages ask for, ``(out_dir, TrainConfig)``: pages of a notebook whose
-    parameters include ``strategy``, ``seeds`` and ``results_dir`` (chapter 4)."""
+    parameters include ``strategy``, ``seeds`` and ``results_dir`` (chapter 4), and those with
+    ``arms``, ``seeds`` and ``results_dir`` (chapter 8, whose runs after its λ sweep appear once
+    the sweep is finished: call again after training)."""
+    from topobook.topomortar_training import topomortar_runs
     from topobook.train import page_runs
 
     jobs = {}
     for page in pages:
-        if not {"strategy", "seeds", "results_dir"} <= _parameter_names(page["source"]):
+        names = _parameter_names(page["source"])
+        if {"strategy", "seeds", "results_dir"} <= names:
+            runs_of = page_runs
+        elif {"arms", "seeds", "results_dir"} <= names:
+            runs_of = topomortar_runs
+        else:
             continue
         values = {**default_parameters(page["source"]), **page["parameters"]}
         values["results_dir"] = (NOTEBOOKS / values["results_dir"]).resolve()  # cwd of a page
-        for out_dir, config in page_runs(values):
+        for out_dir, config in runs_of(values):
             if out_dir in jobs and jobs[out_dir] != config:
                 raise SystemExit(f"two pages train different runs into {out_dir}")
             jobs[out_dir] = config
@@ -215,7 +240,7 @@ def rerun_page(pages: list[dict]) -> str:
     return "\n".join(out)
 
 
-def point_to_exercises(notebook: dict, page_name: str) -> None:
+def point_to_exercises(notebook: dict, page_name: str, title: str | None = None) -> None:
     """Replace the exercises of an executed notebook (from the cell that opens ``## Exercises``
     to the one before ``## Summary``) by a link to the page that has them: a parameterised
     notebook shows its exercises once, on its first page (their labels must be unique)."""
@@ -232,10 +257,189 @@ def point_to_exercises(notebook: dict, page_name: str) -> None:
         "cell_type": "markdown",
         "id": "exercises-link",
         "metadata": {},
-        "source": f"## Exercises\n\nThe exercises of this chapter are on [its first page]"
-        f"({page_name}.ipynb).",
+        "source": "## Exercises\n\nThe exercises on the training runs, the same for every page "
+        f"made from this notebook, are on the page [{title or page_name}]({page_name}.ipynb).",
     }
     cells[begin:end] = [link]
+
+
+MARKUP = [
+    (re.compile(r"\{[a-z:]+\}`~?([^`<]*?)(?:\s*<[^>]*>)?`"), r"\1"),  # {term}`x`, {py:func}`~a.b`
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # [text](link)
+    (re.compile(r"[*`$]"), ""),  # emphasis, code and math delimiters
+    (re.compile(r"\\(?:text|mathrm|operatorname)\{([^}]*)\}"), r"\1"),
+    (re.compile(r"\s+"), " "),
+]
+CAPTION = re.compile(r"^\s*\*((?:Figures?|Figure)\s[^*]*?)\*", re.S)
+
+
+def plain_text(markdown: str) -> str:
+    """The text of a caption without MyST markup, for an alt attribute."""
+    for pattern, replacement in MARKUP:
+        markdown = pattern.sub(replacement, markdown)
+    return markdown.strip()
+
+
+def add_alt_text(notebook: dict) -> int:
+    """Give every figure of an executed notebook an alt text that says what it shows: the
+    caption that follows it (a Markdown cell that starts with ``*Figure``), set as MyST-NB's
+    cell option ``mystnb.image.alt``. A cell that sets its own alt text keeps it; a figure
+    without a caption gets a generic alt text naming the page's title (and build.py prints
+    it). Returns the number of figures without a caption."""
+    cells = notebook["cells"]
+    title = next(
+        (
+            "".join(c["source"]).lstrip("# ").splitlines()[0]
+            for c in cells
+            if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("# ")
+        ),
+        "this page",
+    )
+    uncaptioned = 0
+    used: set[int] = set()  # caption cells already given to a figure
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code" or not any(
+            "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
+            for o in cell.get("outputs", [])
+        ):
+            continue
+        options = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+        if options.get("alt"):
+            continue
+        # the caption: a Markdown cell between this cell and the next code cell, else the
+        # Markdown cell just before this one
+        after = []
+        for other in cells[i + 1 :]:
+            if other["cell_type"] == "code":
+                break
+            after.append(other)
+        before = [cells[i - 1]] if i and cells[i - 1]["cell_type"] == "markdown" else []
+        match = next(
+            (
+                m
+                for c in after + before
+                if id(c) not in used and (m := CAPTION.match("".join(c["source"])))
+            ),
+            None,
+        )
+        if match:
+            used.add(next(id(c) for c in after + before if match.string == "".join(c["source"])))
+            options["alt"] = plain_text(match.group(1))
+        else:
+            uncaptioned += 1
+            options["alt"] = f"A figure of the page {title!r}, computed by the code above it"
+    return uncaptioned
+
+
+def api_page(header: str) -> str:
+    """The API page: ``header`` (book/api.md), then one section per public module of the
+    package, found by importing it (every ``topobook.<name>`` whose name has no leading
+    underscore), each documented by autodoc from its docstrings."""
+    import topobook
+
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(topobook.__path__) if not m.name.startswith("_")
+    )
+    out = [header.rstrip(), ""]
+    for name in names:
+        module = importlib.import_module(f"topobook.{name}")
+        summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        if not summary:
+            raise SystemExit(f"topobook.{name} has no module docstring: the API page needs one")
+        out += [
+            f"## `topobook.{name}`",
+            "",
+            "```{eval-rst}",
+            f".. automodule:: topobook.{name}",
+            "   :members:",
+            "```",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def configure(src: Path, repository_url: str | None) -> None:
+    """Put the repository's address into the build's _config.yml (its ``repository`` entry,
+    the repository and issues buttons, and the ``repository`` substitution that the pages use);
+    without one, the substitution says that none was configured."""
+    path = src / "_config.yml"
+    config = yaml.safe_load(path.read_text())
+    sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
+    substitutions = sphinx_config.setdefault("myst_substitutions", {})
+    if repository_url:
+        config.setdefault("repository", {})["url"] = repository_url
+        config.setdefault("html", {}).update(use_repository_button=True, use_issues_button=True)
+        substitutions["repository"] = f"[{repository_url}]({repository_url})"
+    else:
+        config.get("repository", {}).pop("url", None)
+        substitutions["repository"] = (
+            f"*(no address was configured for this build: set `{REPOSITORY_VARIABLE}` when "
+            "building the book)*"
+        )
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+def hero_figure(path: Path) -> None:
+    """The landing page's figure: an ISBI 2012 crop, its cells, and the superlevel persistence
+    diagram of the crop (:func:`topobook.plotting.overview_figure`), as a PNG at 2x."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from topobook import data, plotting
+
+    plotting.use_book_style(retina=False)
+    images, masks = data.load_isbi([0])
+    figure = plotting.overview_figure(images[0][160:288, 160:288], masks[0][160:288, 160:288])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=200, bbox_inches="tight")
+
+
+def folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+INLINE_SCRIPT = re.compile(r"[ \t]*<script>(?:(?!</script>).)*</script>\n?", re.S)
+
+
+def drop_repeated_scripts(page: str) -> str:
+    """A page without a second copy of an inline script it already has: sphinx-thebe adds its
+    ``const THEBE_JS_URL = ...`` snippet once per reading pass, and the second copy throws
+    "Identifier has already been declared" in the reader's console."""
+    seen: set[str] = set()
+
+    def keep_first(match: re.Match) -> str:
+        script = match.group(0).strip()
+        if script in seen:
+            return ""
+        seen.add(script)
+        return match.group(0)
+
+    return INLINE_SCRIPT.sub(keep_first, page)
+
+
+def trim_html(html: Path) -> tuple[int, int]:
+    """Remove from the built HTML what readers never load or should not get: source maps
+    (``*.map``), every MathJax file outside :data:`MATHJAX_KEEP`, and repeated inline scripts
+    (:func:`drop_repeated_scripts`). Returns the folder's size before and after."""
+    before = folder_size(html)
+    for path in html.rglob("*.map"):
+        path.unlink()
+    for path in html.rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        fixed = drop_repeated_scripts(text)
+        if fixed != text:
+            path.write_text(fixed, encoding="utf-8")
+    mathjax = html / "_static" / "mathjax"
+    if mathjax.is_dir():
+        for path in sorted(mathjax.rglob("*"), reverse=True):
+            relative = path.relative_to(mathjax).as_posix()
+            if path.is_file() and not any(
+                relative == keep or relative.startswith(keep) for keep in MATHJAX_KEEP
+            ):
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return before, folder_size(html)
 
 
 def execute(page: dict, out_dir: Path) -> float:
@@ -264,7 +468,10 @@ def execute(page: dict, out_dir: Path) -> float:
     notebook = json.loads(output.read_text())
     show_parameters_used(notebook)
     if page["exercises_on"] != page["name"]:
-        point_to_exercises(notebook, page["exercises_on"])
+        point_to_exercises(notebook, page["exercises_on"], page.get("exercises_title"))
+    uncaptioned = add_alt_text(notebook)
+    if uncaptioned:
+        print(f"{page['name']}: {uncaptioned} figure(s) without a caption", flush=True)
     if page["title"]:  # a page of a parameterised notebook gets its own title
         first = next(c for c in notebook["cells"] if c["cell_type"] == "markdown")
         lines = "".join(first["source"]).splitlines()
@@ -308,11 +515,19 @@ def main() -> int:
                 shutil.copy(path, src / path.name)
     for path in NOTEBOOKS.glob("*.md"):  # text pages among the chapters
         shutil.copy(path, src / "notebooks" / path.name)
+    if (BOOK / "_static").is_dir():  # the book's CSS and scripts
+        shutil.copytree(BOOK / "_static", src / "_static")
     (src / "notebooks" / "rerun.md").write_text(rerun_page(first + last))
+    (src / "api.md").write_text(api_page((BOOK / "api.md").read_text()))
+    configure(src, os.environ.get(REPOSITORY_VARIABLE))
+    hero_figure(src / "_static" / "hero.png")
 
     start = time.perf_counter()
-    jobs = training_jobs(first + last)
-    run_jobs(jobs, workers=workers, scheduler=args.scheduler)
+    jobs, trained = training_jobs(first + last), set()
+    while {d for d, _ in jobs} != trained:  # chapter 8 adds runs once its λ sweep is finished
+        run_jobs(jobs, workers=workers, scheduler=args.scheduler)
+        trained = {d for d, _ in jobs}
+        jobs = training_jobs(first + last)
     print(f"{len(jobs)} training runs ready after {time.perf_counter() - start:.0f} s", flush=True)
     for group in (first, last):
         with ThreadPoolExecutor(max_workers=max(1, min(workers, os.cpu_count() or 1))) as pool:
@@ -338,6 +553,9 @@ def main() -> int:
         ],
         check=True,
     )
+    before, after = trim_html(html)
+    print(f"HTML trimmed from {before / 2**20:.1f} MiB to {after / 2**20:.1f} MiB "
+          "(source maps and unused MathJax removed)")
     print(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
     return 0
 

@@ -14,11 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _chapters():
-    """Every notebook page of the table of contents (part "Chapters"), sections included."""
+    """Every notebook page of the chapters and of the training runs (parts "Chapters" and
+    "Training runs" of the table of contents), sections included."""
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
     files = []
     for part in toc["parts"]:
-        if part["caption"] != "Chapters":
+        if part["caption"] not in ("Chapters", "Training runs"):
             continue
         for chapter in part["chapters"]:
             files.append(chapter["file"])
@@ -71,6 +72,67 @@ def test_reference_pages_render(built_book):
 
 
 @pytest.mark.book
+def test_api_page_documents_every_module(built_book):
+    """Every public module of the package has its section on the API page, generated from its
+    docstrings (autodoc writes an anchor ``module-topobook.<name>`` for each)."""
+    import pkgutil
+
+    import topobook
+
+    api = (built_book / "_build" / "html" / "api.html").read_text()
+    found = pkgutil.iter_modules(topobook.__path__)
+    modules = [m.name for m in found if not m.name.startswith("_")]
+    assert {"evaluation", "stats", "betti_matching", "jobs", "tables"} <= set(modules)
+    missing = [name for name in modules if f'id="module-topobook.{name}"' not in api]
+    assert not missing, f"the API page lacks {missing}"
+
+
+@pytest.mark.book
+def test_html_carries_only_what_it_uses(built_book):
+    """No source maps; of MathJax only the configuration the book loads, its fonts and the TeX
+    extensions it loads on demand (book/build.py's MATHJAX_KEEP)."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    html = built_book / "_build" / "html"
+    assert not list(html.rglob("*.map"))
+    mathjax = html / "_static" / "mathjax"
+    kept = [p.relative_to(mathjax).as_posix() for p in mathjax.rglob("*") if p.is_file()]
+    assert "tex-chtml.js" in kept
+    assert all(any(k == keep or k.startswith(keep) for keep in build.MATHJAX_KEEP) for k in kept)
+
+
+@pytest.mark.book
+def test_landing_and_strategy_pages_say_what_they_are(built_book):
+    """The landing page gives the two paths, the licence, the authors and a BibTeX entry; each
+    training-run page opens with what its strategy is and a computed result; the pages of
+    chapter 6's runs do not call themselves chapter 4."""
+    html = built_book / "_build" / "html"
+    intro = (html / "index.html").read_text()
+    for needed in ("Learn the topology", "Judge the evidence", "MIT", "the topobook authors",
+                   "@misc{topobook", "CITATION.cff", "hero.png"):
+        assert needed in intro, needed
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    runs = next(p for p in toc["parts"] if p["caption"] == "Training runs")["chapters"]
+    assert len(runs) >= 10
+    for entry in runs:
+        page = (html / f"{entry['file']}.html").read_text()
+        assert "What this run is." in page and "Result" in page, entry["file"]
+        assert "V_rand" in page and "means over seed" in page, entry["file"]
+        if Path(entry["file"]).name.startswith("06_"):
+            assert "4. A training run" not in page and "exercises of this chapter" not in page
+
+
+def test_citation_file_matches_the_package():
+    import topobook
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["version"] == topobook.__version__
+    assert citation["license"] == "MIT"
+    assert citation["authors"] == [{"name": "the topobook authors"}]
+
+
+@pytest.mark.book
 def test_pages_show_the_parameters_they_ran_with(built_book):
     """papermill's injected cell is removed from the page and its values replace the defaults
     in the one parameters cell a reader sees."""
@@ -97,3 +159,36 @@ def test_every_parameter_has_a_meaning_for_the_rerun_page():
         for name, default, meaning in found:
             assert meaning, f"{path.name}: parameter {name} has no comment to explain it"
             assert "#" not in default, f"{path.name}: a comment leaked into {name}'s default"
+
+
+def test_build_helpers_alt_text_scripts_and_api_page():
+    """book/build.py's post-processing on hand-made inputs: alt text from the caption after a
+    figure, a repeated inline script dropped, every module on the generated API page."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    figure = {"cell_type": "code", "metadata": {}, "outputs": [{"data": {"image/png": "x"}}]}
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": ["# 9. A page\n"]},
+        figure,
+        {"cell_type": "markdown", "source": ["*Figure 9.1 — the {term}`barcode` of $f$ and "
+                                             "[its diagram](x.md).* More text."]},
+        {"cell_type": "code", "metadata": {}, "outputs": [{"data": {"image/png": "y"}}]},
+        {"cell_type": "code", "metadata": {}, "outputs": []},
+    ]}
+    assert build.add_alt_text(notebook) == 1
+    assert figure["metadata"]["mystnb"]["image"]["alt"] == (
+        "Figure 9.1 — the barcode of f and its diagram.")
+    assert "9. A page" in notebook["cells"][3]["metadata"]["mystnb"]["image"]["alt"]
+
+    page = "<script>const A = 1;</script>\n<p>x</p>\n<script>const A = 1;</script>\n"
+    assert build.drop_repeated_scripts(page) == "<script>const A = 1;</script>\n<p>x</p>\n"
+
+    import pkgutil
+
+    import topobook
+
+    api = build.api_page("# API\n")
+    for module in pkgutil.iter_modules(topobook.__path__):
+        if not module.name.startswith("_"):
+            assert f".. automodule:: topobook.{module.name}\n" in api

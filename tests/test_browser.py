@@ -2,21 +2,28 @@
 
 Fails on a missing image, a broken internal link, TeX left unrendered after MathJax ran (the
 MathJax delimiters, or a TeX command such as ``\\emph`` or ``\\cite`` in the visible text
-outside math and code), a notebook error cell, or a figure whose text the page shrinks to
-unreadable size, and saves a screenshot of every page to <book>/screenshots/.
+outside math and code), a notebook error cell, a figure whose text the page shrinks to
+unreadable size, an image whose alt text is missing or a file hash, a table wider than its
+container, a page wider than the window, a page that logs a console error, and a chapter
+missing from the "next" path; saves a screenshot of every page to <book>/screenshots/.
 
-Figure size: the book's figures are PNGs drawn by matplotlib at 100 dpi, so a figure ``w``
-inches wide is ``100 w`` pixels wide, and the page shows it at most as wide as the content
-column (``max-width: 100%``). The test renders a copy of each page, with a small script added
-that records every image's natural width and its rendered width (``getBoundingClientRect``)
-in the browser window of 1280 px, and fails where natural / rendered > MAX_SHRINK: the text
-of such a figure (drawn at 10 pt, about 14 px) is shown below half its size. Images that are
-not displayed (rendered width 0, for example inside a collapsed solution) are not judged.
+Figure size: the book's figures are PNGs rendered at 2x by matplotlib at 100 dpi
+(``topobook.plotting.use_book_style``), with their display size set (``style="width: ..px"``): a
+figure ``w`` inches wide is meant to be shown ``100 w`` CSS pixels wide, and the page shows it
+at most as wide as the content column (``max-width: 100%``). The test renders a copy of each
+page in a window 1280 px wide, with two small scripts added: one, first in ``<head>``, records
+every console error, uncaught exception and failed resource load; the other, after the page
+loaded, records each image's intended width (its ``width`` attribute, else its natural width),
+its rendered width (``getBoundingClientRect``) and its alt text, and each table's width against
+its container's. It fails where intended / rendered > MAX_SHRINK (the figure's 10-11 pt text is
+shown below half its size). Images that are not displayed (rendered width 0, for example inside
+a collapsed solution) are not judged.
 
 Needs Debian's chromium (``apt-get install chromium``); .ci/run installs it. Outside CI the
 test is skipped, with that message, when no Chromium is found.
 """
 
+import json
 import os
 import re
 import shutil
@@ -44,14 +51,57 @@ SKIPPED_TEXT = {"script", "style", "pre", "code", "mjx-assistive-mml", "textarea
 SKIPPED_CLASSES = {"math", "highlight"}  # math (before MathJax ran) and code blocks
 VOID_TAGS = set("area base br col embed hr img input link meta source track wbr".split())
 RAW_TEX = re.compile(r"\\[A-Za-z]{2,}")  # a backslash and a TeX command name: \emph, \cite
-MAX_SHRINK = 2.0  # largest natural / rendered width of a figure
+MAX_SHRINK = 2.0  # largest intended / rendered width of a figure
+HASH_ALT = re.compile(r"^[0-9a-f]{16,}(\.\w+)?$")  # MyST-NB's file names: sha256 of the image
+# first in <head>: every console error, uncaught exception and failed resource load of the page
+ERRORS_SCRIPT = """<script>
+window.__errors = [];
+(function () {
+  const record = (text) => window.__errors.push(String(text).slice(0, 300));
+  const original = console.error;
+  console.error = function (...args) { record(args.join(" ")); original.apply(console, args); };
+  window.addEventListener("error", (event) => {
+    const target = event.target;
+    if (target && target !== window && (target.src || target.href)) {
+      record("failed to load " + (target.src || target.href));
+    } else {
+      record(event.message + " (" + event.filename + ":" + event.lineno + ")");
+    }
+  }, true);
+  window.addEventListener("unhandledrejection", (event) => record("unhandled: " + event.reason));
+})();
+</script>"""
+# after the page loaded (MathJax typesets after load, so wait a little): sizes, alt texts, tables
 MEASURE_SCRIPT = """<script>
-window.addEventListener("load", () => {
+window.addEventListener("load", () => setTimeout(() => {
   for (const img of document.images) {
     img.setAttribute("data-natural-width", img.naturalWidth);
+    // the display size the page sets (MyST-NB writes style="width: ...px"), else the image's own
+    const styled = img.style.width.endsWith("px") ? parseFloat(img.style.width) : 0;
+    img.setAttribute("data-intended-width",
+                     styled || parseFloat(img.getAttribute("width")) || img.naturalWidth);
     img.setAttribute("data-rendered-width", Math.round(img.getBoundingClientRect().width));
   }
-});
+  const article = document.querySelector(".bd-article") || document.body;
+  article.querySelectorAll("table").forEach((table, i) => {
+    // wider than its box: it scrolls inside it (display: block), or it sticks out of it
+    const limit = Math.min(table.parentElement.getBoundingClientRect().right,
+                           article.getBoundingClientRect().right);
+    const wider = Math.max(table.scrollWidth - table.clientWidth,
+                           Math.round(table.getBoundingClientRect().right - limit));
+    const row = document.createElement("meta");
+    row.setAttribute("data-table-overflow", wider);
+    row.setAttribute("data-table-index", i);
+    const cells = Array.from(table.querySelectorAll("th, td")).slice(0, 4);
+    row.setAttribute("data-table-head", cells.map((c) => c.textContent.trim()).join(" | "));
+    document.body.appendChild(row);
+  });
+  const page = document.createElement("meta");
+  page.setAttribute("data-page-overflow",
+                    document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  page.setAttribute("data-console-errors", JSON.stringify(window.__errors));
+  document.body.appendChild(page);
+}, 2000));
 </script>"""
 
 
@@ -71,7 +121,11 @@ class Page(HTMLParser):
     def __init__(self):
         super().__init__()
         self.links, self.images, self.ids, self.classes, self.text = [], [], set(), [], []
-        self.sizes = []  # (src, natural width, rendered width) where the page recorded them
+        self.sizes = []  # (src, intended width, rendered width) where the page recorded them
+        self.alts = []  # (src, alt text or None) of every image
+        self.tables = []  # (index, overflow in px, first text) where the page recorded them
+        self.page_overflow = None  # px by which the page is wider than the window
+        self.console_errors = None  # what the page logged (None: not recorded)
         self._skip = 0
         self._open = []  # (tag, skips text) of the open elements
 
@@ -90,14 +144,26 @@ class Page(HTMLParser):
             self.links.append(attrs["href"])
         if tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+            self.alts.append((attrs["src"], attrs.get("alt")))
             if "data-rendered-width" in attrs:
                 self.sizes.append(
                     (
                         attrs["src"],
-                        int(attrs["data-natural-width"]),
+                        float(attrs["data-intended-width"]),
                         int(attrs["data-rendered-width"]),
                     )
                 )
+        if tag == "meta" and "data-table-overflow" in attrs:
+            self.tables.append(
+                (
+                    int(attrs["data-table-index"]),
+                    int(attrs["data-table-overflow"]),
+                    attrs.get("data-table-head", ""),
+                )
+            )
+        if tag == "meta" and "data-page-overflow" in attrs:
+            self.page_overflow = int(attrs["data-page-overflow"])
+            self.console_errors = json.loads(attrs["data-console-errors"])
 
     def handle_endtag(self, tag):
         # close up to the matching open element (HTML allows omitted end tags)
@@ -115,11 +181,14 @@ class Page(HTMLParser):
 
 def render(browser: str, page: Path, screenshot: Path) -> str:
     """The DOM after scripts (MathJax) ran, rendered in a 1280 px wide window from a copy of the
-    page that records each image's natural and rendered width (MEASURE_SCRIPT); also saves a
-    screenshot of the page itself."""
+    page that records console errors (ERRORS_SCRIPT), image and table sizes (MEASURE_SCRIPT);
+    also saves a screenshot of the page itself."""
     profile = tempfile.mkdtemp()
     url = page.as_uri()
     html = page.read_text(encoding="utf-8")
+    head = html.find("<head>")
+    if head >= 0:
+        html = html[: head + 6] + ERRORS_SCRIPT + html[head + 6 :]
     end = html.rfind("</body>")
     measured = page.with_name(f"{page.stem}.measure-sizes.html")  # beside it: same relative links
     measured.write_text(
@@ -175,7 +244,9 @@ def test_every_page_renders_cleanly(built_book):
     pages = sorted(
         p
         for p in html.rglob("*.html")
-        if "_static" not in p.parts and p.name not in ("search.html", "genindex.html")
+        if "_static" not in p.parts
+        and p.name not in ("search.html", "genindex.html")
+        and 'http-equiv="Refresh"' not in p.read_text(encoding="utf-8")[:300]  # a redirect
     )
     assert len(pages) >= 10
     problems = []
@@ -198,12 +269,35 @@ def test_every_page_renders_cleanly(built_book):
         for match in RAW_TEX.finditer(text):
             context = text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " ")
             problems.append(f"{name}: raw TeX command {match.group()!r} in ...{context}...")
-        for src, natural, rendered in doc.sizes:
-            if rendered > 0 and natural / rendered > MAX_SHRINK:
+        for src, intended, rendered in doc.sizes:
+            if rendered > 0 and intended / rendered > MAX_SHRINK:
                 problems.append(
-                    f"{name}: figure {src} is {natural} px wide but shown at {rendered} px "
-                    f"(text at {rendered / natural:.0%} of its size): draw it narrower"
+                    f"{name}: figure {src} is meant to be {intended:.0f} px wide but is shown at "
+                    f"{rendered} px (text at {rendered / intended:.0%} of its size): draw it "
+                    "narrower"
                 )
+        for src, alt in doc.alts:
+            stem = Path(urlsplit(src).path).name
+            alt_name = Path(alt.strip()).name if alt else ""
+            if not alt_name or HASH_ALT.match(alt_name) or alt_name == stem:
+                problems.append(
+                    f"{name}: image {src} has alt text {alt!r}, which does not say what it "
+                    "shows: give the figure a caption or an alt text (mystnb.image.alt)"
+                )
+        for index, overflow, head in doc.tables:
+            if overflow > 1:
+                problems.append(
+                    f"{name}: table {index + 1} ({head[:40]!r}...) is {overflow} px wider than "
+                    "its container at 1280 px: fewer or narrower columns"
+                )
+        if doc.console_errors is None:
+            problems.append(f"{name}: the page's measuring script did not run")
+        else:
+            problems.extend(f"{name}: console error: {e}" for e in doc.console_errors)
+        if doc.page_overflow and doc.page_overflow > 1:
+            problems.append(
+                f"{name}: the page is {doc.page_overflow} px wider than the 1280 px window"
+            )
         if "Traceback (most recent call last)" in text or any(
             "traceback" in c for c in doc.classes
         ):
@@ -220,4 +314,60 @@ def test_every_page_renders_cleanly(built_book):
                 ids = parsed[target].ids if target in parsed else set()
                 if target in parsed and fragment not in ids:
                     problems.append(f"{page.relative_to(html)}: link {href} to a missing anchor")
+    assert not problems, "\n".join(problems)
+
+
+def chapter_pages() -> list[str]:
+    """The HTML pages of the "Chapters" part of book/_toc.yml, in order, after the landing
+    page."""
+    import yaml
+
+    toc = yaml.safe_load((Path(__file__).resolve().parents[1] / "book" / "_toc.yml").read_text())
+    parts = [p for p in toc["parts"] if p.get("caption") == "Chapters"]
+    assert parts, 'book/_toc.yml has no part "Chapters"'
+    pages = [f"{toc['root']}.html"]  # the landing page (index.html only redirects to it)
+    for chapter in parts[0]["chapters"]:
+        for entry in [chapter, *chapter.get("sections", [])]:
+            pages.append(f"{entry['file']}.html")
+    return pages
+
+
+class NextLink(HTMLParser):
+    """The target of the theme's "next" button (``a.right-next``) of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.href = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and "right-next" in (attrs.get("class") or "").split():
+            self.href = attrs.get("href")
+
+
+@pytest.mark.book
+def test_next_path_goes_from_chapter_to_chapter(built_book):
+    """From the landing page, "next" leads through every chapter in order: no chapter is
+    missing from the path and no other page (a training run, a reference page) sits between
+    two chapters. Read from the built HTML; no browser needed."""
+    html = built_book / "_build" / "html"
+    pages = chapter_pages()
+    problems = []
+    for page, following in zip(pages[:-1], pages[1:], strict=True):
+        path = html / page
+        if not path.is_file():
+            problems.append(f"{page}: not built")
+            continue
+        link = NextLink()
+        link.feed(path.read_text(encoding="utf-8"))
+        target = (
+            (path.parent / unquote(urlsplit(link.href).path)).resolve().relative_to(html.resolve())
+            if link.href
+            else None
+        )
+        if target is None or target.as_posix() != following:
+            problems.append(
+                f"{page}: 'next' goes to {target.as_posix() if target else 'nowhere'}, not to "
+                f"the next chapter {following}"
+            )
     assert not problems, "\n".join(problems)

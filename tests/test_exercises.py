@@ -1,6 +1,7 @@
 """Every chapter of the book has exercises with solutions, and every glossary link resolves.
 
-The chapters are the pages of the "Chapters" part of book/_toc.yml. A page is mapped to its
+The chapters are the pages of the "Chapters" and "Training runs" parts of book/_toc.yml (the
+training-run pages carry chapter 4's exercises, on the first one). A page is mapped to its
 source the way book/build.py's ``plan`` does: a page listed under ``pages`` in
 book/profiles.yml comes from the notebook named there (``04_training_*`` from
 ``04_training.ipynb``), any other page from the notebook of the same name; a page that is a
@@ -33,14 +34,16 @@ GLOSSARY = re.compile(r"^(`{3,}|:{3,})\{glossary\}[^\n]*\n(.*?)^\1[ \t]*$", re.M
 
 
 def chapter_pages() -> list[str]:
-    """Page names (file names without folder) of the "Chapters" part, in order."""
+    """Page names (file names without folder) of the "Chapters" and "Training runs" parts, in
+    order."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    parts = [p for p in toc["parts"] if p.get("caption") == "Chapters"]
-    assert parts, 'book/_toc.yml has no part with caption "Chapters"'
+    parts = [p for p in toc["parts"] if p.get("caption") in ("Chapters", "Training runs")]
+    assert parts and parts[0]["caption"] == "Chapters", 'book/_toc.yml has no "Chapters" part'
     names = []
-    for chapter in parts[0]["chapters"]:
-        for entry in [chapter, *chapter.get("sections", [])]:
-            names.append(Path(entry["file"]).name)
+    for part in parts:
+        for chapter in part["chapters"]:
+            for entry in [chapter, *chapter.get("sections", [])]:
+                names.append(Path(entry["file"]).name)
     return names
 
 

@@ -9,7 +9,7 @@ comparison image ``max(p, t)``. Every superlevel set of ``p`` (and of ``t``) lie
 superlevel set of ``max(p, t)`` at the same level, so inclusion induces maps of persistence
 modules ``H(P) -> H(C)`` and ``H(T) -> H(C)``; each has an *induced matching* of barcodes
 (through the barcode of the image module). A bar of ``P`` and a bar of ``T`` are *matched* when
-both are matched to the same bar of ``C``. Then
+both are matched to the same bar of ``C``. Then::
 
     loss  = 2 * sum over matched pairs ((b_p - b_t)**2 + (d_p - d_t)**2)
             + sum over unmatched bars of P and of T of (b - d)**2

@@ -2,7 +2,7 @@
 
 The topological loss of the paper (:func:`topobook.losses.topological_loss`) pairs the points of
 two diagrams by *rank of lifetime*. That pairing changes abruptly where two lifetimes cross, so
-the loss jumps there (chapter 2). The loss here pairs them by an *optimal* matching instead:
+the loss jumps there (chapter 2). The loss here pairs them by an *optimal* matching instead::
 
     W2(D, E)**2 = min over partial matchings M of
                   sum_{(p, q) in M} |p - q|**2  +  sum_{p unmatched} |p - diag(p)|**2,
