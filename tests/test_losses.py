@@ -230,3 +230,36 @@ def test_unknown_options_raise():
     ]:
         with pytest.raises(ValueError, match=message):
             topological_loss(f, f, **kwargs)
+
+
+@pytest.mark.parametrize("complex", ["cubical", "vertex", "freudenthal"])
+@pytest.mark.parametrize("superlevel", [True, False])
+@pytest.mark.parametrize("dims", [(0, 1), (0,), (1,)])
+def test_fast_lifetime_path_equals_the_diagram_loss(complex, superlevel, dims):
+    # topological_loss takes a shortcut for lifetime matching against binary targets; it must
+    # give the value and the gradient of diagram_loss on the diagrams, ties included
+    from topobook.losses import _target_diagrams, diagram_loss
+    from topobook.persistence import PersistenceLayer
+
+    rng = np.random.default_rng(len(dims) + 2 * superlevel)
+    layer = PersistenceLayer(superlevel, complex, max(dims))
+    for trial in range(12):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 9)))
+        values = rng.random(shape)
+        if trial % 3 == 0:
+            values = np.round(values * 3) / 3  # many ties, exact 0s and 1s
+        target = (rng.random(shape) > [0.5, 0.05, 0.95][trial % 3]).astype(np.float64)
+        for dtype in (torch.float64, torch.float32):
+            f = torch.tensor(values, dtype=dtype, requires_grad=True)
+            g = torch.tensor(target, dtype=dtype)
+            fast = topological_loss(f, g, complex=complex, superlevel=superlevel, dims=dims)
+            (fast_grad,) = torch.autograd.grad(fast, f)
+            f2 = torch.tensor(values, dtype=dtype, requires_grad=True)
+            general = torch.stack([
+                diagram_loss(p, t, "lifetime", dims, superlevel)
+                for p, t in zip(layer(f2), _target_diagrams(g, layer), strict=True)
+            ]).sum()
+            (general_grad,) = torch.autograd.grad(general, f2)
+            tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+            assert fast.item() == pytest.approx(general.item(), rel=tolerance, abs=tolerance)
+            torch.testing.assert_close(fast_grad, general_grad, rtol=tolerance, atol=tolerance)

@@ -48,6 +48,7 @@ from topobook.betti_matching import betti_matching_loss as betti_matching_loss  
 from topobook.persistence import (
     COMPLEXES,
     PersistenceLayer,
+    binary_bar_counts,
     binary_diagrams,
     persistence_pairs,
 )
@@ -218,6 +219,15 @@ def topological_loss(
     f, g = check_pair(likelihood, target)
     maxdim = max(dims)
     layer = _persistence_layer(superlevel, complex, maxdim, keep_zero_length, backend)
+    g_values = g.detach().cpu().numpy()
+    if (
+        matching == "lifetime"
+        and not misroute_gradient
+        and not keep_zero_length
+        and ((g_values == 0.0) | (g_values == 1.0)).all()
+    ):  # the training path: the same loss as below, with one gather per image (tested)
+        stacked = torch.stack(_lifetime_losses_binary_target(f, g_values, layer, dims))
+        return stacked.sum() if reduction == "sum" else stacked.mean()
     if misroute_gradient:
         pred_dgms = [_misrouted(fi, gi, layer) for fi, gi in zip(f, g, strict=True)]
     else:
@@ -229,6 +239,53 @@ def topological_loss(
     ]
     stacked = torch.stack(losses)
     return stacked.sum() if reduction == "sum" else stacked.mean()
+
+
+def _lifetime_losses_binary_target(
+    f: torch.Tensor, g_values: np.ndarray, layer: PersistenceLayer, dims: tuple[int, ...]
+) -> list[torch.Tensor]:
+    """Eq. (2) with lifetime matching of each image of ``f`` ``(B, H, W)`` against its binary
+    target ``g_values`` ``(B, H, W)`` in {0, 1}: the value of :func:`diagram_loss` on the
+    diagrams, computed without building them.
+
+    A binary target's finite bars are all the same point (its first value, its second value),
+    so the matching needs only the prediction's bars in :func:`_sort_index` order: the first
+    ``n`` go to that point, the others to the diagonal, and the target's leftover bars add a
+    constant. Every birth and death is a pixel of ``f``, so the loss is one gather of matched
+    pixels against their target values and one gather of the leftover bars' pixels: few
+    autograd nodes, the same pixels and the same gradient as the general path."""
+    superlevel = layer.superlevel
+    first, second = (1.0, 0.0) if superlevel else (0.0, 1.0)
+    never = -np.inf if superlevel else np.inf
+    values = f.detach().cpu().numpy().reshape(len(f), -1)
+    losses = []
+    for flat, flat_values, pairs, target in zip(
+        f.reshape(len(f), -1), values, layer.pairs(f), g_values, strict=True
+    ):
+        n_first, n_holes = binary_bar_counts(target, superlevel, layer.complex)
+        target_finite = (max(n_first - 1, 0), n_holes)  # finite target bars per dimension
+        target_essential = first if n_first else second  # birth of the essential H0 bar
+        matched, matched_to, left, constant = [], [], [], 0.0
+        for k in dims:
+            bars = pairs.finite[k]
+            bars = bars[_sort_index(flat_values[bars], "lifetime", superlevel)]
+            n = min(len(bars), target_finite[k])
+            matched.append(bars[:n].ravel())
+            matched_to.append(np.tile([first, second], n))
+            left.append(bars[n:])
+            constant += (target_finite[k] - n) * (first - second) ** 2 / 2
+            if k == 0 and len(pairs.essential[0]):  # essential bars: births only
+                births = pairs.essential[0]
+                dgm = np.column_stack([flat_values[births], np.full(len(births), never)])
+                matched.append(births[_essential_index(dgm, superlevel)[:1]])
+                matched_to.append([target_essential])
+        pixels = torch.as_tensor(np.concatenate(matched), device=flat.device)
+        to = torch.as_tensor(np.concatenate(matched_to), dtype=flat.dtype, device=flat.device)
+        left_bars = torch.as_tensor(np.concatenate(left).reshape(-1, 2), device=flat.device)
+        loss = ((flat[pixels] - to) ** 2).sum()
+        loss = loss + ((flat[left_bars[:, 0]] - flat[left_bars[:, 1]]) ** 2).sum() / 2
+        losses.append(loss + constant)
+    return losses
 
 
 @cache

@@ -321,6 +321,21 @@ def betti_numbers(
     return b0, b1
 
 
+def binary_bar_counts(binary: np.ndarray, superlevel: bool, complex: str) -> tuple[int, int]:
+    """``(n_first, n_holes)`` of a binary image ``(H, W)`` in {0, 1} (not checked here): the
+    components of the pixels that enter the filtration first (value 1 for superlevel, 0 for
+    sublevel) and the components of the other pixels that do not reach the border, with the
+    connectivity of ``complex``. :func:`binary_diagrams` turns them into diagrams."""
+    from scipy import ndimage
+
+    first = 1 if superlevel else 0
+    connectivity = CONNECTIVITY[complex]
+    n_first = ndimage.label(binary == first, connectivity["foreground"])[1]
+    padded = np.pad(binary != first, 1, constant_values=True)
+    n_holes = ndimage.label(padded, connectivity["background"])[1] - 1
+    return int(n_first), int(n_holes)
+
+
 def binary_diagrams(
     mask: np.ndarray | torch.Tensor, superlevel: bool = False, complex: str = "cubical"
 ) -> list[np.ndarray]:
@@ -333,15 +348,10 @@ def binary_diagrams(
     their components is an H0 bar (one essential, the others dying when the second value
     enters), and each component of the other pixels that does not reach the border is an H1 bar.
     """
-    from scipy import ndimage
-
     binary = check_binary(mask)
     first, second = (1, 0) if superlevel else (0, 1)
     never = -np.inf if superlevel else np.inf
-    connectivity = CONNECTIVITY[complex]
-    n_first = ndimage.label(binary == first, connectivity["foreground"])[1]
-    padded = np.pad(binary == second, 1, constant_values=True)
-    n_holes = ndimage.label(padded, connectivity["background"])[1] - 1
+    n_first, n_holes = binary_bar_counts(binary, superlevel, complex)
     if n_first == 0:  # a constant image of the second value: one essential bar
         return [np.array([[second, never]], dtype=float), np.zeros((0, 2))]
     h0 = [[first, second]] * (n_first - 1) + [[first, never]]
