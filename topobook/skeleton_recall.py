@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from topobook.betti_matching import _as_batch as as_batch
+
 SKELETON_RECALL_SMOOTH = 1e-5
 REDUCTIONS = ("mean", "batch")
 # the 3 x 3 cross iterated twice: the diamond of radius 2 (one dilation by it = two by the cross)
@@ -69,34 +71,16 @@ def tubed_skeleton(structure: np.ndarray) -> np.ndarray:
     return tube & structure
 
 
-def _as_batch(x, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim == 2:
-        x = x.unsqueeze(0)
-    if x.ndim != 3 or 0 in x.shape:
-        raise ValueError(
-            f"{name} must have shape (H, W), (B, H, W) or (B, 1, H, W) and be non-empty, "
-            f"got {tuple(x.shape)}"
-        )
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
-
-
 def _check_inputs(likelihood, target, thin_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-    f = _as_batch(likelihood, "likelihood")
-    g = _as_batch(target, "target")
+    if not (isinstance(likelihood, torch.Tensor) and likelihood.is_floating_point()):
+        raise TypeError(f"likelihood must be a floating-point torch.Tensor, got {likelihood!r:.60}")
+    # the shape and value checks of the Betti matching loss: (B, H, W), finite, in [0, 1]
+    f = as_batch(likelihood, "likelihood")
+    g = as_batch(target, "target")
     if f.shape != g.shape:
         raise ValueError(
             f"likelihood {tuple(f.shape)} and target {tuple(g.shape)} must have the same shape"
         )
-    if not f.is_floating_point():
-        raise TypeError(f"likelihood must be a floating-point tensor, got {f.dtype}")
-    if f.min() < 0 or f.max() > 1:
-        raise ValueError("likelihood must lie in [0, 1] (apply a sigmoid to logits first)")
     if not ((g == 0) | (g == 1)).all():
         raise ValueError("target must be binary with values in {0, 1} (it is skeletonised)")
     if isinstance(thin_class, bool) or thin_class not in (0, 1):

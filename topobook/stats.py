@@ -453,6 +453,16 @@ def paired_power(
     return {"power": power, "mc_se": se, "method": "sign_flip", "n": n, "level": level}
 
 
+def _smallest_seed_count(power_of, target: float, max_per_fold: int, what: str) -> int:
+    """The smallest ``n`` in 1..``max_per_fold`` with ``power_of(n) >= target``."""
+    if not 0 < target < 1:
+        raise ValueError(f"target must lie in (0, 1), got {target!r}")
+    for n in range(1, max_per_fold + 1):
+        if power_of(n) >= target:
+            return n
+    raise ValueError(f"{what} {target} not reached with {max_per_fold} seeds per fold")
+
+
 def seeds_for_power(
     sd: float,
     effect: float,
@@ -464,12 +474,10 @@ def seeds_for_power(
 ) -> int:
     """The smallest number of seeds per fold whose :func:`paired_power` (``method="t"``, same
     assumptions) reaches ``target``; a ``ValueError`` if none up to ``max_per_fold`` does."""
-    if not 0 < target < 1:
-        raise ValueError(f"target must lie in (0, 1), got {target!r}")
-    for n in range(1, max_per_fold + 1):
-        if paired_power(sd, effect, n, folds, alpha, family_size)["power"] >= target:
-            return n
-    raise ValueError(f"power {target} not reached with {max_per_fold} seeds per fold")
+    return _smallest_seed_count(
+        lambda n: paired_power(sd, effect, n, folds, alpha, family_size)["power"],
+        target, max_per_fold, "power",
+    )
 
 
 def tost_power(
@@ -525,9 +533,7 @@ def tost_seeds_for_power(
     max_per_fold: int = 1000,
 ) -> int:
     """The smallest number of seeds per fold whose :func:`tost_power` reaches ``target``."""
-    if not 0 < target < 1:
-        raise ValueError(f"target must lie in (0, 1), got {target!r}")
-    for n in range(1, max_per_fold + 1):
-        if tost_power(sd, delta, n, folds, true_difference, alpha, family_size) >= target:
-            return n
-    raise ValueError(f"TOST power {target} not reached with {max_per_fold} seeds per fold")
+    return _smallest_seed_count(
+        lambda n: tost_power(sd, delta, n, folds, true_difference, alpha, family_size),
+        target, max_per_fold, "TOST power",
+    )

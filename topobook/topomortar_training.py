@@ -185,7 +185,7 @@ def finish_run(config, model: torch.nn.Module, state: dict, val_x: np.ndarray, o
     images, the scores, and the run's artefact in ``out_dir``: ``metrics.json`` (``"mean"``
     and ``"per_image"`` on the test images 71-120, ``"val_mean"`` on 51-70), ``model.pt``,
     ``predictions.npz`` (float16 probabilities); the checkpoint is deleted."""
-    from topobook.train import _averaged_weights, _write_json, code_hash, predict
+    from topobook.train import _averaged_weights, code_hash, predict, save_finished_run
 
     out_dir = Path(out_dir)
     start = time.perf_counter()
@@ -219,16 +219,7 @@ def finish_run(config, model: torch.nn.Module, state: dict, val_x: np.ndarray, o
         "history": state["history"],
         "diagrams": {str(k): v for k, v in state["diagrams"].items()},
     }
-    torch.save(state["best_model"], out_dir / "model.pt")
-    np.savez_compressed(
-        out_dir / "predictions.npz",
-        probabilities=probabilities.astype(np.float16),
-        slices=np.array(config.eval_slices),
-        val_probabilities=val_probabilities.astype(np.float16),
-        val_slices=np.array(config.val_slices),
-    )
-    _write_json(result, out_dir / "metrics.json")
-    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
+    save_finished_run(out_dir, config, state, probabilities, val_probabilities, result)
     return result
 
 

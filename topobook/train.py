@@ -404,7 +404,7 @@ def train(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path, checkpoint_path = out_dir / "metrics.json", out_dir / "checkpoint.pt"
+    checkpoint_path = out_dir / "checkpoint.pt"
     done = finished_result(config, out_dir)
     if done is not None:
         return done
@@ -584,7 +584,22 @@ def train(
             },
         }
     )
-    # the compact artefact of a finished run: selected weights, probabilities, metrics
+    save_finished_run(out_dir, config, state, probabilities, val_probabilities, result)
+    return result
+
+
+def save_finished_run(
+    out_dir: Path,
+    config: TrainConfig,
+    state: dict,
+    probabilities: np.ndarray,
+    val_probabilities: np.ndarray,
+    result: dict,
+) -> None:
+    """Write the compact artefact of a finished run into ``out_dir``: the selected weights
+    (``model.pt``), the probabilities of the evaluation and validation images
+    (``predictions.npz``, float16) and ``metrics.json`` (``result``) last, since its presence
+    marks the run finished; then delete the resume state, no longer needed."""
     torch.save(state["best_model"], out_dir / "model.pt")
     np.savez_compressed(
         out_dir / "predictions.npz",
@@ -593,9 +608,8 @@ def train(
         val_probabilities=val_probabilities.astype(np.float16),
         val_slices=np.array(config.val_slices),
     )
-    _write_json(result, metrics_path)
-    checkpoint_path.unlink(missing_ok=True)  # resume state is not needed once a run is done
-    return result
+    _write_json(result, out_dir / "metrics.json")
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)
 
 
 def _accumulate_weights(state: dict, model: torch.nn.Module) -> None:

@@ -52,15 +52,7 @@ images at once.
 from __future__ import annotations
 
 import numpy as np
-
-try:  # numba makes a 512x512 image take milliseconds; without it the same code runs in Python
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda function: function
+from numba import njit  # a dependency: these loops in plain Python would take seconds a slice
 
 
 @njit(cache=True, nogil=True)
