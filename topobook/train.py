@@ -151,6 +151,8 @@ class TrainConfig:
     val_slices: tuple[int, ...] | None = None  # None: 21-23 (authors: the evaluation slices)
     eval_slices: tuple[int, ...] | None = None  # None: ISBI 24-29 (TopoMortar: 71-120)
     betti_patches: int = 100  # windows per slice for the standard Betti error
+    # grid of the run's one threshold, chosen on the validation slices: step, 2 step, ... < 1
+    operating_point_step: float = 0.01
     threads: int = 1
 
     def __post_init__(self) -> None:
@@ -177,6 +179,7 @@ class TrainConfig:
             ),
             (self.membrane_weight > 0, "membrane_weight must be > 0"),
             (0 <= self.topo_start_epoch < self.epochs, "topo_start_epoch must lie in [0, epochs)"),
+            (0 < self.operating_point_step <= 0.5, "operating_point_step must lie in (0, 0.5]"),
             (self.patch_size % 2**self.depth == 0, "patch_size must be divisible by 2**depth"),
             (self.n_val_patches >= 1, "n_val_patches must be >= 1"),
         ]
@@ -234,6 +237,13 @@ class TrainConfig:
         if self.dataset == "topomortar":
             return 3  # RGB photographs
         return 2 if self.uses_topo_input and self.input_mode == "raw+processed" else 1
+
+    @property
+    def operating_thresholds(self) -> tuple[float, ...]:
+        """The candidate thresholds of the run's operating point: the multiples of
+        ``operating_point_step`` in (0, 1), rounded (0.01: 0.01, 0.02, ..., 0.99)."""
+        count = int(np.floor((1.0 - 1e-9) / self.operating_point_step))
+        return tuple(round(k * self.operating_point_step, 10) for k in range(1, count + 1))
 
     @property
     def selection(self) -> str:
@@ -557,7 +567,8 @@ def train(
     # the validation slices, whole, choose the run's one operating point (never evaluation)
     val_probabilities = predict(model, val_x)
     operating_point = evaluation.evaluate_at_operating_point(
-        val_probabilities, val_masks, probabilities, eval_masks, config.eval_slices
+        val_probabilities, val_masks, probabilities, eval_masks, config.eval_slices,
+        thresholds=config.operating_thresholds,
     )
     result = evaluation.evaluate(
         probabilities, eval_masks, config.eval_slices, seed, config.betti_patches
