@@ -75,18 +75,10 @@ from functools import cache
 
 import numpy as np
 import torch
+from numba import njit  # a dependency: a 512x512 slice takes milliseconds, not seconds
 
 from topobook.persistence import check_binary, check_image
-
-try:  # numba makes a 512x512 slice take milliseconds; without it the same code runs in Python
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda function: function
-
+from topobook.unionfind import _find  # the root search with path compression, shared
 
 DIMENSIONS = (0, 1)
 
@@ -158,14 +150,6 @@ def _grid(height: int, width: int) -> _Grid:
 # union-find kernels (numba)
 
 
-@njit(cache=True, nogil=True)
-def _find(parent: np.ndarray, x: int) -> int:
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:  # path compression
-        parent[x], x = root, parent[x]
-    return root
 
 
 @njit(cache=True, nogil=True)

@@ -32,7 +32,6 @@ module holds what differs from ISBI 2012:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -41,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import topobook
 from topobook.topomortar_data import load_topomortar, topomortar_ids
 from topobook.topomortar_metrics import (
     BOOK_SCORE_KEYS,
@@ -185,7 +183,7 @@ def finish_run(config, model: torch.nn.Module, state: dict, val_x: np.ndarray, o
     images, the scores, and the run's artefact in ``out_dir``: ``metrics.json`` (``"mean"``
     and ``"per_image"`` on the test images 71-120, ``"val_mean"`` on 51-70), ``model.pt``,
     ``predictions.npz`` (float16 probabilities); the checkpoint is deleted."""
-    from topobook.train import _averaged_weights, code_hash, predict, save_finished_run
+    from topobook.train import _averaged_weights, predict, run_record, save_finished_run
 
     out_dir = Path(out_dir)
     start = time.perf_counter()
@@ -206,18 +204,7 @@ def finish_run(config, model: torch.nn.Module, state: dict, val_x: np.ndarray, o
         "ids": _as_ids(config.eval_slices),
         "val_mean": mean_scores(val_per_image),
         "threshold": THRESHOLD,
-        "config": dataclasses.asdict(config),
-        "config_identity": config.identity(),
-        "code_version": topobook.__version__,
-        "code_hash": code_hash(),
-        "protocol": config.protocol,
-        "selection": config.selection,
-        "epochs": config.epochs,
-        "best_epoch": state["best_epoch"],
-        "train_seconds": state["train_seconds"],
-        "eval_seconds": time.perf_counter() - start,
-        "history": state["history"],
-        "diagrams": {str(k): v for k, v in state["diagrams"].items()},
+        **run_record(config, state, time.perf_counter() - start),
     }
     save_finished_run(out_dir, config, state, probabilities, val_probabilities, result)
     return result

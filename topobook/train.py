@@ -577,18 +577,7 @@ def train(
         {
             "last": last,
             "at_operating_point": operating_point,
-            "config": dataclasses.asdict(config),
-            "config_identity": config.identity(),
-            "code_version": topobook.__version__,
-            "code_hash": code_hash(),
-            "protocol": config.protocol,
-            "selection": criterion,
-            "epochs": config.epochs,
-            "best_epoch": state["best_epoch"],
-            "train_seconds": state["train_seconds"],
-            "eval_seconds": time.perf_counter() - start,
-            "history": state["history"],
-            "diagrams": {str(k): v for k, v in state["diagrams"].items()},
+            **run_record(config, state, time.perf_counter() - start),
             "val_patch": {
                 "image": np.asarray(val_pairs[0][0]).tolist(),
                 "mask": val_pairs[0][1].tolist(),
@@ -597,6 +586,26 @@ def train(
     )
     save_finished_run(out_dir, config, state, probabilities, val_probabilities, result)
     return result
+
+
+def run_record(config: TrainConfig, state: dict, eval_seconds: float) -> dict:
+    """What ``metrics.json`` records of every finished run, whatever its data set: the
+    configuration and its identity, the code that trained it, how the evaluated weights were
+    chosen, the times, the training history and the recorded diagrams."""
+    return {
+        "config": dataclasses.asdict(config),
+        "config_identity": config.identity(),
+        "code_version": topobook.__version__,
+        "code_hash": code_hash(),
+        "protocol": config.protocol,
+        "selection": config.selection,
+        "epochs": config.epochs,
+        "best_epoch": state["best_epoch"],
+        "train_seconds": state["train_seconds"],
+        "eval_seconds": eval_seconds,
+        "history": state["history"],
+        "diagrams": {str(k): v for k, v in state["diagrams"].items()},
+    }
 
 
 def save_finished_run(
