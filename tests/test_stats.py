@@ -261,3 +261,27 @@ def test_tost_power_matches_simulation(true_difference):
     assert analytic == pytest.approx(simulated, abs=4 * np.sqrt(0.25 / 4000))
     n = stats.tost_seeds_for_power(sd, delta, target=0.8, folds=2)
     assert stats.tost_power(sd, delta, n, 2) >= 0.8 > stats.tost_power(sd, delta, n - 1, 2)
+
+
+def test_expected_unanimous_by_hand_and_by_simulation():
+    # 6 runs x 5 seeds: 6 / 32; mixed seed counts add up
+    assert stats.expected_unanimous([5] * 6) == pytest.approx(6 / 32)
+    assert stats.expected_unanimous([5, 3, 3]) == pytest.approx(1 / 32 + 2 / 8)
+    assert stats.expected_unanimous([]) == 0.0
+    # simulation under the null: symmetric differences, comparisons correlated on purpose
+    rng = np.random.default_rng(0)
+    draws, counts = 20_000, [5, 5, 3]
+    shared = rng.standard_normal((draws, 5))
+    total = 0
+    for n in counts:
+        d = shared[:, :n] + 0.5 * rng.standard_normal((draws, n))  # correlated with the others
+        total += np.sum(np.all(d > 0, axis=1))
+    expected = stats.expected_unanimous(counts)
+    se = np.sqrt(expected / draws)  # Poisson-like bound on the error of the mean count
+    assert abs(total / draws - expected) < 5 * se
+
+
+@pytest.mark.parametrize("bad", [[0, 5], [2.5], [[5, 5]]])
+def test_expected_unanimous_rejects_bad_counts(bad):
+    with pytest.raises(ValueError):
+        stats.expected_unanimous(bad)

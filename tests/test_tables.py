@@ -149,3 +149,39 @@ def test_short_labels_and_one_header_row():
     text = tables.format_table(frame)
     assert text.columns.name == "run" and text.index.name is None
     assert "<th>run</th>" in text.to_html()
+
+
+def _operating_point(v_rand=0.9, threshold=0.63):
+    from topobook.evaluation import OPERATING_POINT_METRICS
+
+    mean = {m: 0.5 for m in OPERATING_POINT_METRICS}
+    mean.update(v_rand=v_rand, membrane_fraction=0.21, membrane_fraction_truth=0.196)
+    return {"threshold": threshold, "mean": mean,
+            "evaluation_oracle": {"v_rand": 0.95, "v_info": 0.97, "threshold_v_rand": 0.9,
+                                  "threshold_v_info": 0.8}}
+
+
+def test_operating_point_row_reads_every_field():
+    row = tables.operating_point_row(_operating_point())
+    assert row["v_rand"] == 0.9 and row["threshold"] == 0.63
+    assert row["membrane_fraction"] == 0.21 and row["membrane_fraction_truth"] == 0.196
+    # the oracle stays apart, under its own names
+    oracle = (row["oracle_v_rand"], row["oracle_v_info"], row["oracle_threshold"])
+    assert oracle == (0.95, 0.97, 0.9)
+    assert row["betti_matching"] == 0.5 and "betti_paper" not in row
+
+
+def test_operating_point_row_rejects_old_runs():
+    with pytest.raises(ValueError, match="older version"):
+        tables.operating_point_row(None)
+    broken = _operating_point()
+    del broken["evaluation_oracle"]["v_rand"]
+    with pytest.raises(ValueError, match="evaluation_oracle.v_rand"):
+        tables.operating_point_row(broken)
+
+
+def test_label_metrics_names_the_operating_point_rows():
+    rows = ["v_rand", "membrane_fraction", "oracle_v_rand"]
+    frame = pd.DataFrame({"x": [1.0, 0.2, 0.9]}, index=rows)
+    labelled = tables.label_metrics(frame)
+    assert list(labelled.index) == ["V_rand ↑", "membrane share", "V_rand ↑, eval. oracle"]

@@ -14,6 +14,7 @@ wrong, test of a difference).
 * :func:`holm`: Holm's step-down correction of a family of p-values (controls the probability of
   any false verdict in the family).
 * :func:`paired_comparison`: mean difference, its Student-t 95 % interval, the test.
+* :func:`expected_unanimous`: how many "better in every seed" comparisons chance alone gives.
 
 The seed is the unit of replication: the intervals and tests over seeds ignore the variability
 of the six evaluation slices (the same six slices are scored for every run).
@@ -181,6 +182,26 @@ def smallest_p_value(n: int) -> float:
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     return min(1.0, 2.0 / 2**n)
+
+
+def expected_unanimous(seed_counts) -> float:
+    """Expected number of comparisons whose every paired difference points to one given side
+    ("better in every seed"), under the null hypothesis of the sign-flip test.
+
+    ``seed_counts``: the number ``n_i >= 1`` of paired seeds of each comparison. Under the null
+    each difference is positive or negative with probability 1/2, independently across seeds,
+    so a comparison is unanimous on a given side with probability ``2**-n_i`` (a difference
+    that is exactly 0 counts for neither side, so this is an upper bound with ties); the
+    expectation of the count is ``sum_i 2**-n_i`` by linearity, whatever the dependence between
+    comparisons (metrics of the same runs are correlated). ``k`` runs with ``n`` seeds each:
+    ``k * 2**-n``.
+    """
+    counts = np.asarray(seed_counts)
+    if counts.ndim != 1 or (counts.size and not np.issubdtype(counts.dtype, np.integer)):
+        raise ValueError(f"seed_counts must be a 1-d sequence of integers, got {seed_counts!r}")
+    if np.any(counts < 1):
+        raise ValueError(f"every seed count must be >= 1, got {counts.tolist()}")
+    return float(np.sum(0.5 ** counts.astype(float)))
 
 
 def sign_flip_test(differences) -> float:

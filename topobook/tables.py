@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from topobook.evaluation import METRICS
+from topobook.evaluation import METRICS, OPERATING_POINT_METRICS
 
 MISSING = "–"  # shown for NaN and None
 
@@ -226,7 +226,9 @@ def label_metrics(frame: pd.DataFrame, axis: str = "index", short: bool = False)
     labels = getattr(frame, axis)
 
     def rename(name):
-        return metric_label(name, short=short) if name in METRICS else name
+        if name in METRICS:
+            return metric_label(name, short=short)
+        return OPERATING_POINT_LABELS.get(name, name)
 
     if isinstance(labels, pd.MultiIndex):
         if "metric" not in labels.names:
@@ -392,3 +394,50 @@ def comparison_tables(
         len(rows), ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return {"difference": grid("Δ"), "favour": grid("favour"), "p": grid("p (Holm)"),
             "interval": long, "verdicts": sentence}
+
+
+# --- one run's scores at its operating point ---------------------------------------------------
+
+# labels of the rows of :func:`operating_point_row` that are not metrics (used by label_metrics)
+OPERATING_POINT_LABELS = {
+    "membrane_fraction": "membrane share",
+    "membrane_fraction_truth": "membrane share, truth",
+    "threshold": "threshold (validation)",
+    "oracle_v_rand": "V_rand ↑, eval. oracle",
+    "oracle_v_info": "V_info ↑, eval. oracle",
+    "oracle_threshold": "threshold, eval. oracle",
+}
+ORACLE_ROWS = {"v_rand": "oracle_v_rand", "v_info": "oracle_v_info",
+               "threshold_v_rand": "oracle_threshold"}
+
+
+def operating_point_row(at_operating_point: Mapping) -> dict[str, float]:
+    """The scores of one run (or trivial predictor) at its operating point, as one flat row.
+
+    ``at_operating_point``: the ``"at_operating_point"`` entry of a run's ``metrics.json``
+    (:func:`topobook.evaluation.evaluate_at_operating_point`). Returns every metric of
+    :data:`topobook.evaluation.OPERATING_POINT_METRICS` (mean over the evaluation slices, read
+    at the threshold chosen on the validation slices), ``membrane_fraction`` (share of the
+    evaluation pixels predicted membrane there, in [0, 1]), ``membrane_fraction_truth``, the
+    ``threshold`` itself, and the evaluation-set oracle apart (the challenge's own reading:
+    Fiji's 0.1 grid, best threshold *of the evaluation slices*): ``oracle_v_rand``,
+    ``oracle_v_info``, ``oracle_threshold`` (the threshold of the oracle V_rand). A run trained
+    before the operating point was recorded has no such entry: ValueError naming what to do."""
+    if not isinstance(at_operating_point, Mapping) or "mean" not in at_operating_point:
+        raise ValueError(
+            "no scores at the operating point (metrics.json lacks 'at_operating_point'): the run "
+            "was trained by an older version; delete its folder and train it again"
+        )
+    mean = at_operating_point["mean"]
+    missing = [m for m in (*OPERATING_POINT_METRICS, "membrane_fraction") if m not in mean]
+    oracle = at_operating_point.get("evaluation_oracle", {})
+    missing += [f"evaluation_oracle.{k}" for k in ORACLE_ROWS if k not in oracle]
+    if missing or "threshold" not in at_operating_point:
+        lacks = missing or ["threshold"]
+        raise ValueError(f"at_operating_point lacks {lacks}: train the run again")
+    row = {m: float(mean[m]) for m in OPERATING_POINT_METRICS}
+    row["membrane_fraction"] = float(mean["membrane_fraction"])
+    row["membrane_fraction_truth"] = float(mean.get("membrane_fraction_truth", math.nan))
+    row["threshold"] = float(at_operating_point["threshold"])
+    row.update({name: float(oracle[key]) for key, name in ORACLE_ROWS.items()})
+    return row
