@@ -263,3 +263,74 @@ def test_fast_lifetime_path_equals_the_diagram_loss(complex, superlevel, dims):
             tolerance = 1e-12 if dtype == torch.float64 else 1e-5
             assert fast.item() == pytest.approx(general.item(), rel=tolerance, abs=tolerance)
             torch.testing.assert_close(fast_grad, general_grad, rtol=tolerance, atol=tolerance)
+
+
+def _random_batch(rng, trial, dtype):
+    """A batch of likelihoods with ties and saturated values and binary targets (no 1x1 image:
+    on a single pixel gudhi's simplex tree reports no bar at all)."""
+    shape = (int(rng.integers(1, 7)), int(rng.integers(2, 14)), int(rng.integers(1, 14)))
+    values = 1 / (1 + np.exp(-rng.normal(size=shape) * [1, 4, 40][trial % 3]))
+    if trial % 4 == 0:
+        values = np.round(values * 3) / 3
+    target = (rng.random(shape) > [0.5, 0.1, 0.9, 0.3][trial % 4]).astype(np.float64)
+    return torch.tensor(values, dtype=dtype), torch.tensor(target, dtype=dtype)
+
+
+@pytest.mark.parametrize("complex", COMPLEXES)
+@pytest.mark.parametrize("superlevel", [True, False])
+def test_fast_lifetime_path_is_bitwise_the_same_on_either_backend(complex, superlevel):
+    # The union-find branch of the training path orders the kernels' raw bars by one numba
+    # merge sort; the gudhi branch takes the bars persistence_pairs sorted and lets the same
+    # merge sort apply _sort_index's keys. Same bars in the same order: the same value and
+    # gradient to the last bit, whether the batch's union-find runs crop by crop or in one call.
+    from topobook.losses import _lifetime_losses_binary_target, _persistence_layer
+    from topobook.persistence import binary_bar_counts
+
+    rng = np.random.default_rng(21 + superlevel)
+    for trial in range(12):
+        for dtype in (torch.float32, torch.float64, torch.float16):  # float16: numpy sorts
+            f, g = _random_batch(rng, trial, dtype)
+            g_values = g.numpy()
+            counts = [binary_bar_counts(t, superlevel, complex) for t in g_values]
+            for dims in ((0, 1), (0,), (1,)):
+                results = []
+                for backend, one_call in (("unionfind", False), ("unionfind", True), ("gudhi", 0)):
+                    layer = _persistence_layer(superlevel, complex, max(dims), False, backend)
+                    x = f.clone().requires_grad_(True)
+                    losses = _lifetime_losses_binary_target(
+                        x, g_values, layer, dims, counts, bool(one_call)
+                    )
+                    value = torch.stack(losses)
+                    (grad,) = torch.autograd.grad(value.sum(), x)
+                    results.append((value, grad))
+                for value, grad in results[1:]:
+                    assert torch.equal(value, results[0][0])
+                    assert torch.equal(grad, results[0][1])
+
+
+def test_training_loss_checks_once_and_gives_the_same_bits():
+    # training_loss hands sigmoid(logits) to the loss without checking it again; the term and
+    # its gradient are those of the public topological_loss, bit for bit
+    from topobook.losses import training_loss
+
+    rng = np.random.default_rng(23)
+    for trial in range(16):
+        dtype = (torch.float32, torch.float64)[trial % 2]
+        shape = (int(rng.integers(1, 9)), 1, 16, 16)
+        logits = torch.tensor(rng.normal(size=shape) * 3, dtype=dtype)
+        target = torch.tensor(rng.random(logits.shape) > 0.4, dtype=dtype)
+        options = [{}, {"reduction": "mean"}, {"complex": "vertex", "dims": (1,)}][trial % 3]
+        x = logits.clone().requires_grad_(True)
+        parts = training_loss(x, target, "topo", LAMBDA_PAPER, **options)
+        (grad,) = torch.autograd.grad(parts.topo, x)
+        x2 = logits.clone().requires_grad_(True)
+        reference = topological_loss(torch.sigmoid(x2), target, **options)
+        (reference_grad,) = torch.autograd.grad(reference, x2)
+        assert torch.equal(parts.topo, reference) and torch.equal(grad, reference_grad)
+    # the options are still checked on this path, and unknown keywords still raise
+    x = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="matching"):
+        training_loss(x, x, "topo", LAMBDA_PAPER, matching="death")
+    for _ in range(2):  # the keyword check is cached: the second call must raise as well
+        with pytest.raises(TypeError, match="topological_loss"):
+            training_loss(x, x, "topo", LAMBDA_PAPER, iterations=3)

@@ -63,6 +63,8 @@ def test_bad_settings_raise_before_timing(em, settings, error, message):
         (dict(warmup=-1), "warmup"),
         (dict(threads=0), "threads"),
         (dict(repeats=2.5), "repeats"),
+        (dict(batch=0), "batch"),
+        (dict(clock="gpu"), "clock"),
     ],
 )
 def test_bad_counts_raise(em, kwargs, message):
@@ -74,3 +76,24 @@ def test_bad_counts_raise(em, kwargs, message):
 def test_images_without_masks_raise(em):
     with pytest.raises(ValueError, match="both images and masks"):
         training_step_ms({"bce": {"loss": "none"}}, images=em[0], **TINY)
+
+
+def test_a_batch_of_crops_with_group_norm_and_every_clock(em):
+    # the stable recipe's step: several crops, group normalisation; the process clock counts
+    # the time of every thread (the gudhi backend's threads included)
+    settings = {"bce": {"loss": "none"}, "topo": {"loss": "topo", "lam": 1.0, "reduction": "mean"}}
+    for clock in ("wall", "cpu", "process"):
+        result = training_step_ms(
+            settings, images=em[0], masks=em[1], batch=3, norm="group", clock=clock, **TINY
+        )
+        assert list(result) == list(settings)
+        assert all(math.isfinite(v) and v > 0 for v in result.values())
+
+
+def test_batch_term_ms_reports_each_case():
+    from topobook.timing import batch_term_ms
+
+    rows = batch_term_ms(batch=3, size=12, repeats=1, threads=(1,))
+    assert list(rows) == ["serial", "one call, 1 thread(s)"]
+    for row in rows.values():
+        assert set(row) == {"wall", "cpu"} and all(math.isfinite(v) and v > 0 for v in row.values())

@@ -239,3 +239,103 @@ def test_views_and_dtypes_give_the_same_pairs():
             for k in (0, 1):
                 np.testing.assert_array_equal(ours.finite[k], ref.finite[k])
                 np.testing.assert_array_equal(ours.essential[k], ref.essential[k])
+
+
+# ---------------------------------------------------------------------------------------------
+# the training path's helpers: counting a binary target's bars, the lifetime order, batches
+
+
+def _scipy_counts(binary, superlevel, complex):
+    """The oracle: scipy.ndimage.label with the structuring elements of each complex."""
+    from scipy import ndimage
+
+    first = 1 if superlevel else 0
+    connectivity = persistence.CONNECTIVITY[complex]
+    n_first = ndimage.label(binary == first, connectivity["foreground"])[1]
+    padded = np.pad(binary != first, 1, constant_values=True)
+    return n_first, ndimage.label(padded, connectivity["background"])[1] - 1
+
+
+def test_binary_counts_equal_scipy_label():
+    from topobook.unionfind import binary_counts
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for trial in range(150):
+        shape = (int(rng.integers(1, 14)), int(rng.integers(1, 14)))
+        binary = rng.random(shape) < [0.1, 0.4, 0.6, 0.9][trial % 4]
+        for dtype in (np.float32, np.float64, np.uint8):
+            image = binary.astype(dtype)
+            for complex in COMPLEXES:
+                for superlevel in (True, False):
+                    expected = _scipy_counts(image, superlevel, complex)
+                    assert binary_counts(image, superlevel, complex) == expected
+                    got = persistence.binary_bar_counts(image, superlevel, complex)
+                    assert got == expected
+                    checked += expected[1] > 0  # cases with holes were met
+    assert checked > 100
+    # a hand-worked ring: one component, one hole, in every complex
+    ring = np.ones((3, 3))
+    ring[1, 1] = 0
+    for complex in COMPLEXES:
+        assert binary_counts(ring, True, complex) == (1, 1)
+        assert binary_counts(ring, False, complex) == (1, 0)
+
+
+def test_binary_counts_refuse_values_other_than_0_and_1():
+    from topobook.unionfind import binary_counts
+
+    image = np.zeros((4, 4))
+    image[2, 1] = 0.5
+    assert binary_counts(image, True, "cubical") is None
+    with pytest.raises(ValueError, match="values in"):
+        persistence.binary_bar_counts(image, True, "cubical")
+
+
+@pytest.mark.parametrize("complex", COMPLEXES)
+@pytest.mark.parametrize("superlevel", [True, False])
+def test_lifetime_sorted_equals_the_two_numpy_sorts(complex, superlevel):
+    # the numba merge sort of the training path against what it replaces: persistence_pairs'
+    # stable sort by float64 lifetime, then losses._sort_index's lexsort in the image's dtype
+    from topobook.losses import _sort_index
+    from topobook.unionfind import _lifetime_sorted
+
+    rng = np.random.default_rng(12)
+    for trial in range(40):
+        shape = (int(rng.integers(1, 16)), int(rng.integers(1, 16)))
+        values = rng.random(shape)
+        if trial % 2:
+            values = np.round(values * 4) / 4  # ties everywhere
+        for dtype in (np.float32, np.float64):
+            image = values.astype(dtype)
+            image64 = image.astype(np.float64)
+            flat = image.ravel()
+            filtration = -image64 if superlevel else image64
+            raw, _ = unionfind_pairs(filtration, complex, 1)
+            pairs = persistence_pairs(image, superlevel, complex)
+            for k in (0, 1):
+                expected = pairs.finite[k]
+                expected = expected[_sort_index(flat[expected], "lifetime", superlevel)]
+                got = _lifetime_sorted(flat, np.ascontiguousarray(raw[k]), superlevel)
+                np.testing.assert_array_equal(got, expected)
+
+
+def test_batch_in_one_numba_call_equals_one_by_one():
+    import numba
+
+    from topobook.unionfind import unionfind_pairs_batch
+
+    rng = np.random.default_rng(13)
+    batch = np.round(rng.random((5, 17, 23)) * 5)  # ties
+    previous = numba.get_num_threads()
+    try:
+        for n_threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(n_threads)
+            for complex in COMPLEXES:
+                got = unionfind_pairs_batch(batch, complex, 1)
+                for image, (finite, essential) in zip(batch, got, strict=True):
+                    ref_finite, ref_essential = unionfind_pairs(image, complex, 1)
+                    for a, b in zip(finite + essential, ref_finite + ref_essential, strict=True):
+                        np.testing.assert_array_equal(a, b)
+    finally:
+        numba.set_num_threads(previous)

@@ -51,8 +51,16 @@ from topobook.persistence import (
     binary_bar_counts,
     binary_diagrams,
     persistence_pairs,
+    resolve_backend,
 )
 from topobook.skeleton_recall import skeleton_recall_loss as skeleton_recall_loss  # re-export
+from topobook.unionfind import (
+    _lifetime_sorted,
+    _lifetime_terms,
+    binary_counts,
+    unionfind_pairs,
+    unionfind_pairs_batch,
+)
 
 MATCHINGS = ("lifetime", "birth")
 LAMBDA_PAPER = 1 / 12000  # lambda of eq. (1) in the paper's text
@@ -208,6 +216,23 @@ def topological_loss(
     ``None``: the union-find, or gudhi with ``keep_zero_length``); the loss and its gradient
     do not depend on it.
     """
+    _check_topological_options(matching, dims, complex, reduction)
+    f, g = check_pair(likelihood, target)
+    return _topological_loss_of_checked_pair(
+        f,
+        g,
+        matching=matching,
+        dims=dims,
+        complex=complex,
+        superlevel=superlevel,
+        reduction=reduction,
+        keep_zero_length=keep_zero_length,
+        misroute_gradient=misroute_gradient,
+        backend=backend,
+    )
+
+
+def _check_topological_options(matching, dims, complex, reduction) -> None:
     if matching not in MATCHINGS:
         raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
     if complex not in COMPLEXES:
@@ -216,18 +241,35 @@ def topological_loss(
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     if not set(dims) <= {0, 1} or not dims:
         raise ValueError(f"dims must be a non-empty subset of (0, 1), got {dims!r}")
-    f, g = check_pair(likelihood, target)
+
+
+def _topological_loss_of_checked_pair(
+    f: torch.Tensor,
+    g: torch.Tensor,
+    *,
+    matching: str = "lifetime",
+    dims: tuple[int, ...] = (0, 1),
+    complex: str = "cubical",
+    superlevel: bool = True,
+    reduction: str = "sum",
+    keep_zero_length: bool = False,
+    misroute_gradient: bool = False,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """:func:`topological_loss` of ``f`` and ``g`` that :func:`check_pair` has already returned
+    (``(B, H, W)``, finite, in [0, 1], same shape and dtype): checks the options, not the
+    tensors again. :func:`training_loss` calls it on ``sigmoid(logits)``, which is in [0, 1]."""
+    _check_topological_options(matching, dims, complex, reduction)
     maxdim = max(dims)
     layer = _persistence_layer(superlevel, complex, maxdim, keep_zero_length, backend)
     g_values = g.detach().cpu().numpy()
-    if (
-        matching == "lifetime"
-        and not misroute_gradient
-        and not keep_zero_length
-        and ((g_values == 0.0) | (g_values == 1.0)).all()
-    ):  # the training path: the same loss as below, with one gather per image (tested)
-        stacked = torch.stack(_lifetime_losses_binary_target(f, g_values, layer, dims))
-        return stacked.sum() if reduction == "sum" else stacked.mean()
+    if matching == "lifetime" and not misroute_gradient and not keep_zero_length:
+        # the training path: the same loss as below, with one gather per image (tested);
+        # counting the target's components also tells whether it is binary
+        counts = [binary_counts(target, superlevel, complex) for target in g_values]
+        if all(count is not None for count in counts):
+            stacked = torch.stack(_lifetime_losses_binary_target(f, g_values, layer, dims, counts))
+            return stacked.sum() if reduction == "sum" else stacked.mean()
     if misroute_gradient:
         pred_dgms = [_misrouted(fi, gi, layer) for fi, gi in zip(f, g, strict=True)]
     else:
@@ -242,50 +284,101 @@ def topological_loss(
 
 
 def _lifetime_losses_binary_target(
-    f: torch.Tensor, g_values: np.ndarray, layer: PersistenceLayer, dims: tuple[int, ...]
+    f: torch.Tensor,
+    g_values: np.ndarray,
+    layer: PersistenceLayer,
+    dims: tuple[int, ...],
+    counts: list[tuple[int, int]] | None = None,
+    one_call: bool = False,
 ) -> list[torch.Tensor]:
     """Eq. (2) with lifetime matching of each image of ``f`` ``(B, H, W)`` against its binary
     target ``g_values`` ``(B, H, W)`` in {0, 1}: the value of :func:`diagram_loss` on the
-    diagrams, computed without building them.
+    diagrams, computed without building them. ``counts``: the targets'
+    :func:`~topobook.persistence.binary_bar_counts`, if already known. ``one_call``: the
+    union-find of the whole batch in one numba call over threads
+    (:func:`topobook.unionfind.unionfind_pairs_batch`; same result); off in training, where it
+    did not pay (``benchmarks/persistence.py``, table 5).
 
     A binary target's finite bars are all the same point (its first value, its second value),
     so the matching needs only the prediction's bars in :func:`_sort_index` order: the first
     ``n`` go to that point, the others to the diagonal, and the target's leftover bars add a
     constant. Every birth and death is a pixel of ``f``, so the loss is one gather of matched
     pixels against their target values and one gather of the leftover bars' pixels: few
-    autograd nodes, the same pixels and the same gradient as the general path."""
+    autograd nodes, the same pixels and the same gradient as the general path.
+
+    With the union-find backend the bars come straight from the kernels, and the order of
+    :func:`~topobook.persistence.persistence_pairs` followed by :func:`_sort_index` (two stable
+    sorts) is made by one numba merge sort on the combined keys
+    (:func:`topobook.unionfind._lifetime_sorted`): the same bars in the same order, so the same
+    loss and gradient to the last bit (tested against the two numpy sorts, and against the
+    gudhi backend, whose bars take the numpy path of ``persistence_pairs``)."""
     superlevel = layer.superlevel
     first, second = (1.0, 0.0) if superlevel else (0.0, 1.0)
-    never = -np.inf if superlevel else np.inf
+    if counts is None:
+        counts = [binary_bar_counts(target, superlevel, layer.complex) for target in g_values]
     values = f.detach().cpu().numpy().reshape(len(f), -1)
+    if resolve_backend(layer.backend, layer.keep_zero_length) == "unionfind":
+        # what persistence_pairs computes, without its checks (f is checked) and its sort
+        image64 = values.astype(np.float64).reshape(f.shape)
+        filtration = -image64 if superlevel else image64
+        if one_call:
+            raw = unionfind_pairs_batch(filtration, layer.complex, layer.maxdim)
+        else:
+            raw = [unionfind_pairs(image, layer.complex, layer.maxdim) for image in filtration]
+    else:
+        raw = [(pairs.finite, pairs.essential) for pairs in layer.pairs(f)]
     losses = []
-    for flat, flat_values, pairs, target in zip(
-        f.reshape(len(f), -1), values, layer.pairs(f), g_values, strict=True
+    for flat, flat_values, (finite, essential), (n_first, n_holes) in zip(
+        f.reshape(len(f), -1), values, raw, counts, strict=True
     ):
-        n_first, n_holes = binary_bar_counts(target, superlevel, layer.complex)
-        target_finite = (max(n_first - 1, 0), n_holes)  # finite target bars per dimension
-        target_essential = first if n_first else second  # birth of the essential H0 bar
-        matched, matched_to, left, constant = [], [], [], 0.0
-        for k in dims:
-            bars = pairs.finite[k]
-            bars = bars[_sort_index(flat_values[bars], "lifetime", superlevel)]
-            n = min(len(bars), target_finite[k])
-            matched.append(bars[:n].ravel())
-            matched_to.append(np.tile([first, second], n))
-            left.append(bars[n:])
-            constant += (target_finite[k] - n) * (first - second) ** 2 / 2
-            if k == 0 and len(pairs.essential[0]):  # essential bars: births only
-                births = pairs.essential[0]
-                dgm = np.column_stack([flat_values[births], np.full(len(births), never)])
-                matched.append(births[_essential_index(dgm, superlevel)[:1]])
-                matched_to.append([target_essential])
-        pixels = torch.as_tensor(np.concatenate(matched), device=flat.device)
-        to = torch.as_tensor(np.concatenate(matched_to), dtype=flat.dtype, device=flat.device)
-        left_bars = torch.as_tensor(np.concatenate(left).reshape(-1, 2), device=flat.device)
+        births = essential[0]
+        if len(births) > 1:  # not on a 2-D image; the rule of diagram_loss all the same
+            never = -np.inf if superlevel else np.inf
+            dgm = np.column_stack([flat_values[births], np.full(len(births), never)])
+            births = births[_essential_index(dgm, superlevel)[:1]]
+        in_order = [
+            _lifetime_order(flat_values, finite[k], superlevel) if k in dims else _NO_BAR
+            for k in (0, 1)
+        ]
+        pixels, to, left_births, left_deaths, constant = _lifetime_terms(
+            *in_order,
+            0 in dims,
+            1 in dims,
+            int(births[0]) if len(births) else -1,
+            first if n_first else second,  # birth of the target's essential H0 bar
+            superlevel,
+            max(n_first - 1, 0),  # finite target bars per dimension
+            n_holes,
+        )
+        pixels = torch.as_tensor(pixels, device=flat.device)
+        to = torch.as_tensor(to, dtype=flat.dtype, device=flat.device)
+        left_births = torch.as_tensor(left_births, device=flat.device)
+        left_deaths = torch.as_tensor(left_deaths, device=flat.device)
         loss = ((flat[pixels] - to) ** 2).sum()
-        loss = loss + ((flat[left_bars[:, 0]] - flat[left_bars[:, 1]]) ** 2).sum() / 2
-        losses.append(loss + constant)
+        loss = loss + ((flat[left_births] - flat[left_deaths]) ** 2).sum() / 2
+        losses.append(loss + float(constant))
     return losses
+
+
+_NO_BAR = np.zeros((0, 2), np.int64)
+
+
+def _lifetime_order(flat_values: np.ndarray, bars: np.ndarray, superlevel: bool) -> np.ndarray:
+    """The bars ``(n, 2)`` of positive length in the order :func:`_lifetime_losses_binary_target`
+    matches them: :func:`~topobook.persistence.persistence_pairs`' sort (float64 lifetime of
+    the filtration, longest first, stable), then :func:`_sort_index`'s ("lifetime", in the
+    dtype of ``flat_values``). float32 and float64 take one numba merge sort on the combined
+    keys (:func:`topobook.unionfind._lifetime_sorted`, tested equal); other dtypes (float16),
+    which numba does not compute in, the two numpy sorts themselves."""
+    bars = np.ascontiguousarray(bars, dtype=np.int64).reshape(-1, 2)
+    if flat_values.dtype in (np.float32, np.float64):
+        return _lifetime_sorted(flat_values, bars, superlevel)
+    image64 = flat_values.astype(np.float64)
+    filtration = -image64 if superlevel else image64
+    lifetime = filtration[bars[:, 1]] - filtration[bars[:, 0]]
+    bars, lifetime = bars[lifetime > 0], lifetime[lifetime > 0]
+    bars = bars[np.argsort(-lifetime, kind="stable")]
+    return bars[_sort_index(flat_values[bars], "lifetime", superlevel)]
 
 
 @cache
@@ -586,7 +679,9 @@ def training_loss(
     {0, 1}. BCE is computed from the logits and averaged over pixels. Returns
     :class:`LossParts` whose ``topo`` field holds the chosen term (zero for ``"none"`` or
     ``lam = 0``, in which case the term is not computed). Unknown keyword arguments raise a
-    ``TypeError`` even when ``lam = 0``.
+    ``TypeError`` even when ``lam = 0`` (checked once per term and set of keyword names).
+    The inputs are checked once, here: ``"topo"`` receives ``sigmoid(logits)`` without a second
+    check (the same value and gradient as :func:`topological_loss`, tested bit for bit).
     """
     if loss not in TOPO_LOSSES:
         raise ValueError(f"loss must be one of {TOPO_LOSSES}, got {loss!r}")
@@ -603,6 +698,9 @@ def training_loss(
     bce = F.binary_cross_entropy_with_logits(x, g)
     if term_fn is None or lam == 0:
         term = x.new_zeros(())
+    elif term_fn is topological_loss:
+        # x and g are checked: sigmoid(x) is finite and in [0, 1], so skip checking them again
+        term = _topological_loss_of_checked_pair(torch.sigmoid(x), g, **kwargs)
     else:
         term = term_fn(torch.sigmoid(x), g, **kwargs)
     return LossParts(bce + lam * term, bce, term)
@@ -610,9 +708,19 @@ def training_loss(
 
 def _check_keywords(fn, kwargs: dict) -> None:
     """Raise TypeError now (not only when lam > 0) if ``fn`` does not take ``kwargs``."""
+    error = _keyword_error(fn, tuple(kwargs))
+    if error is not None:
+        raise TypeError(f"{fn.__name__}: {error}")
+
+
+@cache
+def _keyword_error(fn, names: tuple[str, ...]) -> str | None:
+    """Why ``fn(likelihood, target, **{name: ...})`` cannot be called, or None: binding
+    depends on the names only, so it is worked out once per function and set of names."""
     import inspect
 
     try:
-        inspect.signature(fn).bind(None, None, **kwargs)
+        inspect.signature(fn).bind(None, None, **dict.fromkeys(names))
     except TypeError as error:
-        raise TypeError(f"{fn.__name__}: {error}") from None
+        return str(error)
+    return None

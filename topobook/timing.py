@@ -125,6 +125,65 @@ def persistence_backend_ms(
     return rows
 
 
+def batch_term_ms(
+    batch: int = 8,
+    size: int = 64,
+    repeats: int = 7,
+    complex: str = "cubical",
+    threads: tuple[int, ...] = (1, 0),
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """The topological term of a mini-batch, forward and backward, with the union-find of the
+    batch run crop after crop (one numba call each, as in training) or in one numba call over
+    ``prange`` threads, side by side.
+
+    Inputs: ``batch`` random likelihood-like maps ``(size, size)`` (uniform, float32: the most
+    bars) and random binary targets; the term is :func:`topobook.losses.topological_loss`'s
+    training path (lifetime matching, superlevel, H0 and H1, ``reduction="mean"``). Cases:
+    ``"serial"``, and ``"one call, T threads"`` for each ``T`` of ``threads`` (0: every core,
+    numba's default). Returns case -> ``{"wall": ms, "cpu": ms}``: the median wall time and
+    the median CPU time of the whole process (all threads: what the other jobs of the machine
+    lose) over ``repeats`` interleaved rounds, after one warm-up round."""
+    import numba
+
+    from topobook.losses import _lifetime_losses_binary_target, _persistence_layer
+    from topobook.persistence import binary_bar_counts
+
+    rng = np.random.default_rng(seed)
+    f = torch.tensor(rng.random((batch, size, size)), dtype=torch.float32)
+    g_values = (rng.random((batch, size, size)) > 0.5).astype(np.float32)
+    layer = _persistence_layer(True, complex, 1, False, "unionfind")
+    counts = [binary_bar_counts(g, True, complex) for g in g_values]
+    cases = {"serial": (False, None)}
+    for n in threads:
+        n_threads = numba.config.NUMBA_NUM_THREADS if n == 0 else n
+        cases[f"one call, {n_threads} thread(s)"] = (True, n_threads)
+
+    def run(one_call: bool) -> None:
+        x = f.detach().requires_grad_(True)
+        losses = _lifetime_losses_binary_target(x, g_values, layer, (0, 1), counts, one_call)
+        torch.stack(losses).mean().backward()
+
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in cases}
+    previous = numba.get_num_threads()
+    try:
+        for round_ in range(repeats + 1):
+            for name, (one_call, n_threads) in cases.items():
+                if n_threads is not None:
+                    numba.set_num_threads(n_threads)
+                wall, cpu = time.perf_counter(), time.process_time()
+                run(one_call)
+                if round_ > 0:
+                    times[name]["wall"].append(time.perf_counter() - wall)
+                    times[name]["cpu"].append(time.process_time() - cpu)
+    finally:
+        numba.set_num_threads(previous)
+    return {
+        name: {clock: 1e3 * float(np.median(t)) for clock, t in by_clock.items()}
+        for name, by_clock in times.items()
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # the cost of one training step per loss (chapter 6 and benchmarks/loss_step.py)
 
@@ -187,36 +246,49 @@ def training_step_ms(
     images: np.ndarray | None = None,
     masks: np.ndarray | None = None,
     clock: str = "wall",
+    batch: int = 1,
+    norm: str = "batch",
 ) -> dict[str, float]:
     """Median wall time in ms of one U-Net training step with each loss, measured side by side.
 
     A step is what :func:`topobook.train.train` does per batch: ``zero_grad``, the forward pass
-    of ``UNet(base_width=width, depth=depth)`` (channels-last, as in training) on one
-    ``(1, 1, patch_size, patch_size)`` patch, :func:`topobook.losses.training_loss` with the
+    of ``UNet(base_width=width, depth=depth, norm=norm)`` (channels-last, as in training) on a
+    ``(batch, 1, patch_size, patch_size)`` mini-batch of patches (the paper's recipe: batch 1
+    and batch normalisation; the stable recipe: batch 8 and ``norm="group"``),
+    :func:`topobook.losses.training_loss` with the
     loss's settings, ``backward`` and an Adam step. ``loss_settings``: name -> ``{"loss": a
     name of TOPO_LOSSES, "lam": weight, **options of the term}`` (default
     :data:`LOSS_STEP_SETTINGS`, every loss of the book). The settings are checked (unknown loss
     or option: an error) before anything is timed.
 
     The losses take turns within each round on the same patch and one model that every step
-    updates, so slow phases of the machine hit all of them alike; each round draws a new patch
-    (``PatchSampler`` with ``seed``) from ``images`` ``(N, H, W)`` in [0, 1] and ``masks``
+    updates, so slow phases of the machine hit all of them alike; each round draws ``batch`` new
+    patches (``PatchSampler`` with ``seed``) from ``images`` ``(N, H, W)`` in [0, 1] and ``masks``
     ``(N, H, W)`` in {0, 1} (default: the ISBI 2012 training slices 0-20). ``warmup`` rounds are
     not timed, then ``repeats`` rounds are. Runs with ``threads`` PyTorch threads (the
     training runs use 1) and restores the previous thread count. Returns name -> median ms, in
     the order of ``loss_settings``. ``clock="cpu"`` times the CPU time of the calling thread
     (``time.thread_time``) instead of wall time: with one thread every step runs there, and on a
     shared machine the CPU time does not count the moments the process waits for a core.
+    ``clock="process"``: the CPU time of all the process's threads (``time.process_time``),
+    for work spread over threads (the gudhi backend runs the crops of a batch in threads,
+    :class:`~topobook.persistence.PersistenceLayer`, which the thread's clock does not see).
     """
-    if clock not in ("wall", "cpu"):
-        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
-    now = time.perf_counter if clock == "wall" else time.thread_time
+    clocks = {"wall": time.perf_counter, "cpu": time.thread_time, "process": time.process_time}
+    if clock not in clocks:
+        raise ValueError(f"clock must be one of {tuple(clocks)}, got {clock!r}")
+    now = clocks[clock]
     from topobook.data import DEFAULT_TRAIN_SLICES, PatchSampler, load_isbi
     from topobook.losses import training_loss
     from topobook.unet import UNet
 
     settings = _check_settings(LOSS_STEP_SETTINGS if loss_settings is None else loss_settings)
-    checks = (("repeats", repeats, 1), ("warmup", warmup, 0), ("threads", threads, 1))
+    checks = (
+        ("repeats", repeats, 1),
+        ("warmup", warmup, 0),
+        ("threads", threads, 1),
+        ("batch", batch, 1),
+    )
     for label, value, low in checks:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
             raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
@@ -230,15 +302,17 @@ def training_step_ms(
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(seed)
-        model = UNet(base_width=width, depth=depth).to(memory_format=torch.channels_last)
+        model = UNet(base_width=width, depth=depth, norm=norm)
+        model = model.to(memory_format=torch.channels_last)
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         times: dict[str, list[float]] = {name: [] for name in settings}
         for round_ in range(warmup + repeats):
-            image, mask = sampler.sample()
-            x = torch.tensor(np.asarray(image, dtype=np.float32))[None, None]
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.tensor(np.asarray(mask), dtype=torch.float32)[None, None]
+            crops = [sampler.sample() for _ in range(batch)]
+            x = torch.tensor(np.stack([np.asarray(c[0], dtype=np.float32) for c in crops]))
+            x = x[:, None].contiguous(memory_format=torch.channels_last)
+            y = torch.tensor(np.stack([np.asarray(c[1]) for c in crops]), dtype=torch.float32)
+            y = y[:, None]
             for name, (loss, lam, options) in settings.items():
                 start = now()
                 optimizer.zero_grad()
