@@ -151,7 +151,9 @@ def training_jobs(pages: list[dict]) -> list[tuple[Path, object]]:
     """Every training run the pages ask for, ``(out_dir, TrainConfig)``: pages of a notebook whose
     parameters include ``strategy``, ``seeds`` and ``results_dir`` (chapter 4), and those with
     ``arms``, ``seeds`` and ``results_dir`` (chapter 8, whose runs after its λ sweep appear once
-    the sweep is finished: call again after training)."""
+    the sweep is finished: call again after training), and chapter 7's (``pilot_seeds`` and
+    ``results_dir``: the λ pilot and the pre-registered study)."""
+    from topobook.confirmatory import chapter_runs as confirmatory_runs
     from topobook.topomortar_training import topomortar_runs
     from topobook.train import page_runs
 
@@ -162,6 +164,8 @@ def training_jobs(pages: list[dict]) -> list[tuple[Path, object]]:
             runs_of = page_runs
         elif {"arms", "seeds", "results_dir"} <= names:
             runs_of = topomortar_runs
+        elif {"pilot_seeds", "results_dir"} <= names:
+            runs_of = confirmatory_runs
         else:
             continue
         values = {**default_parameters(page["source"]), **page["parameters"]}

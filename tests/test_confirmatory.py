@@ -1,0 +1,263 @@
+"""Chapter 7: folds, runs, the λ rule, the planning SD, the pre-registration, the analysis."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats as sps
+
+from topobook import confirmatory as cs
+from topobook import stats
+
+
+def test_folds_have_guard_bands_and_disjoint_parts():
+    for fold, parts in cs.FOLDS.items():
+        train, val, ev = (set(parts[k]) for k in ("train_slices", "val_slices", "eval_slices"))
+        assert not (train & val or train & ev or val & ev), fold
+        assert train | val | ev <= set(range(30))
+        # no slice of one part touches a slice of another: a one-slice guard band
+        for a, b in ((train, val), (train, ev), (val, ev)):
+            assert all(abs(x - y) >= 2 for x in a for y in b), (fold, sorted(a), sorted(b))
+    # fold B's evaluation slices were never seen by the exploratory chapters (eval 24-29,
+    # validation 21-23) nor by fold A's validation
+    assert not set(cs.FOLDS["B"]["eval_slices"]) & set(range(21, 30))
+
+
+def test_pilot_runs_are_fold_a_with_the_grid(tmp_path):
+    runs = cs.pilot_runs(tmp_path, [0, 1], {"topo_loss": [0.01, 0.1], "betti_matching": [0.03]})
+    assert len(runs) == 2 * (1 + 2 + 1)
+    names = {d.parent.name for d, _ in runs}
+    assert names == {"baseline", "topo_loss_lam0.01", "topo_loss_lam0.1", "betti_matching_lam0.03"}
+    for out_dir, config in runs:
+        assert config.recipe == "stable" and config.val_slices == (21, 22)
+        assert config.eval_slices == tuple(range(24, 30))
+        assert out_dir.name == f"seed{config.seed}"
+        if out_dir.parent.name.startswith("betti"):
+            assert config.loss == "betti_matching" and config.lam == 0.03
+    with pytest.raises(ValueError, match="unknown priors"):
+        cs.pilot_runs(tmp_path, [0], {"cldice": [0.1]})
+    with pytest.raises(ValueError, match="positive"):
+        cs.pilot_runs(tmp_path, [0], {"topo_loss": [0.0]})
+    with pytest.raises(ValueError, match="seeds"):
+        cs.pilot_runs(tmp_path, [0, 0], {"topo_loss": [0.1]})
+
+
+def _pilot_table(rows):
+    return pd.DataFrame(rows, columns=["arm", "lam", "seed", "val_v_rand", "val_dice",
+                                       "eval_v_rand", "eval_betti_matching"])
+
+
+def test_choose_lambda_by_hand():
+    # baseline Dice 0.90: λ qualifies at Dice >= 0.89
+    table = _pilot_table([
+        ("baseline", 0.0, 0, 0.90, 0.90, 0, 0), ("baseline", 0.0, 1, 0.92, 0.90, 0, 0),
+        ("topo_loss", 0.01, 0, 0.91, 0.90, 0, 0), ("topo_loss", 0.01, 1, 0.91, 0.90, 0, 0),
+        ("topo_loss", 0.1, 0, 0.95, 0.895, 0, 0), ("topo_loss", 0.1, 1, 0.93, 0.895, 0, 0),
+        ("topo_loss", 0.3, 0, 0.99, 0.85, 0, 0), ("topo_loss", 0.3, 1, 0.99, 0.85, 0, 0),
+        # no λ qualifies: the smallest
+        ("betti_matching", 0.03, 0, 0.99, 0.80, 0, 0), ("betti_matching", 0.01, 0, 0.99, 0.8, 0, 0),
+    ])
+    assert cs.choose_lambda(table) == {"topo_loss": 0.1, "betti_matching": 0.01}
+    assert cs.qualifying(table) == {("topo_loss", 0.01), ("topo_loss", 0.1)}
+    # ties in V_rand: the smaller λ
+    tied = _pilot_table([("baseline", 0.0, 0, 0.9, 0.9, 0, 0),
+                         ("topo_loss", 0.03, 0, 0.95, 0.9, 0, 0),
+                         ("topo_loss", 0.01, 0, 0.95, 0.9, 0, 0)])
+    assert cs.choose_lambda(tied) == {"topo_loss": 0.01}
+
+
+def test_planning_sd_pools_the_paired_differences():
+    base = [("baseline", 0.0, s, 0, 0, v, 0) for s, v in enumerate([0.90, 0.80, 0.85])]
+    # differences: λ 0.01 -> [0.01, 0.03, -0.02]; λ 0.1 -> [0.00, 0.04] (seed 2 missing)
+    a = [("topo_loss", 0.01, s, 0, 0, v, 0) for s, v in enumerate([0.91, 0.83, 0.83])]
+    b = [("topo_loss", 0.1, s, 0, 0, v, 0) for s, v in enumerate([0.90, 0.84])]
+    result = cs.planning_sd(_pilot_table(base + a + b), "v_rand")
+    d1, d2 = np.array([0.01, 0.03, -0.02]), np.array([0.0, 0.04])
+    pooled = (2 * d1.var(ddof=1) + 1 * d2.var(ddof=1)) / 3
+    assert result["df"] == 3
+    assert result["sd"] == pytest.approx(np.sqrt(pooled))
+    assert result["sd_upper"] == pytest.approx(np.sqrt(3 * pooled / sps.chi2.ppf(0.2, 3)))
+    assert result["sd_upper"] > result["sd"]
+    only = cs.planning_sd(_pilot_table(base + a + b), "v_rand", pairs={("topo_loss", 0.1)})
+    assert only["df"] == 1 and only["sd"] == pytest.approx(d2.std(ddof=1))
+    with pytest.raises(ValueError, match="two paired seeds"):
+        cs.planning_sd(_pilot_table(base + a[:1]), "v_rand")
+
+
+def test_the_committed_preregistration_is_consistent():
+    spec = cs.load_preregistration()
+    seeds = cs.study_seeds(spec)
+    assert set(seeds) == set(spec["folds"]) == {"A", "B"}
+    flat = [s for v in seeds.values() for s in v]
+    assert len(flat) == len(set(flat)) == 2 * spec["seeds"]["per_fold"]
+    # fresh: above every seed of the pilot and of chapters 4-6 (seeds 0-9)
+    assert min(flat) > max(spec["pilot"]["seeds"]) and min(flat) >= 10
+    # the registered seed count is what the registered power calculation asks
+    design = cs.design(spec)
+    assert int(design["seeds_per_fold"].max()) == spec["seeds"]["per_fold"]
+    for _, row in design.iterrows():
+        family = int(row["family_size"])
+        n = int(row["seeds_per_fold"])
+        power = stats.paired_power(row["planning_sd"], row["margin"], n, 2, 0.05, family)
+        assert power["power"] >= spec["power"]["target"]
+    # the margins are the minimum detectable effects of the registered seeds per fold
+    for endpoint, info in spec["endpoints"]["primary"].items():
+        row = design.set_index("endpoint").loc[endpoint]
+        assert info["margin"] == pytest.approx(row["smallest_margin"])
+        step = spec["power"]["margin_step"][endpoint]
+        sd = spec["power"]["planning_sd"][endpoint]
+        assert cs.seeds_needed(sd, info["margin"] - step, 2, 4, 0.8, 0.05) > n
+    assert spec["pilot"]["chosen"] == {p: spec["arms"][p]["lam"] for p in cs.PRIORS}
+    assert set(spec["arms"]) == {"baseline", *cs.PRIORS}
+    runs = cs.study_runs("/tmp/x", spec)
+    assert len(runs) == len(spec["arms"]) * len(flat)
+
+
+def test_preregistration_errors(tmp_path):
+    spec = yaml.safe_load(cs.PREREGISTRATION.read_text())
+    bad = copy.deepcopy(spec)
+    bad["arms"]["cldice"] = {"lam": 0.1}
+    path = tmp_path / "p.yml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="arms"):
+        cs.load_preregistration(path)
+    bad = copy.deepcopy(spec)
+    del bad["power"]
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="lacks"):
+        cs.load_preregistration(path)
+    with pytest.raises(FileNotFoundError):
+        cs.load_preregistration(tmp_path / "missing.yml")
+    with pytest.raises(ValueError, match="seeds per fold"):
+        cs.study_seeds(spec, per_fold=0)
+
+
+def test_chapter_runs_checks_its_parameters(tmp_path):
+    values = {"results_dir": tmp_path, "pilot_seeds": [0], "pilot_lam_grid": {"topo_loss": [0.1]},
+              "seeds_per_fold": 1, "overrides": {"epochs": 2, "average_epochs": 1},
+              "workers": None}
+    runs = cs.chapter_runs(values)
+    spec = cs.load_preregistration()
+    assert len(runs) == 2 + len(spec["arms"]) * len(spec["folds"])
+    assert all(c.epochs == 2 for _, c in runs)
+    with pytest.raises(ValueError, match="unknown"):
+        cs.chapter_runs({**values, "lam": 0.1})
+    with pytest.raises(ValueError, match="missing"):
+        cs.chapter_runs({k: v for k, v in values.items() if k != "overrides"})
+
+
+def _study_scores(delta_v, delta_b, n=6, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for fold in ("A", "B"):
+        for s in range(n):
+            base_v, base_b = 0.9 + rng.normal(0, 0.02), 80 + rng.normal(0, 5)
+            rows.append({"fold": fold, "arm": "baseline", "seed": s, "v_rand": base_v,
+                         "betti_matching": base_b, "dice": 0.9})
+            for prior in cs.PRIORS:
+                rows.append({"fold": fold, "arm": prior, "seed": s,
+                             "v_rand": base_v + delta_v + rng.normal(0, noise),
+                             "betti_matching": base_b + delta_b + rng.normal(0, 1.0),
+                             "dice": 0.9 + rng.normal(0, 0.001)})
+    return pd.DataFrame(rows)
+
+
+def test_primary_analysis_against_the_stats_functions():
+    spec = cs.load_preregistration()
+    scores = _study_scores(0.05, -10.0)
+    table = cs.primary_analysis(scores, spec)
+    main = table[table["fold"] == "all"]
+    assert len(main) == (len(spec["arms"]) - 1) * len(spec["endpoints"]["primary"])
+    for _, row in main.iterrows():
+        d, folds = cs.paired_differences(scores, row["prior"], row["endpoint"])
+        assert row["delta"] == pytest.approx(d.mean())
+        expected = stats.stratified_sign_flip_test(d, folds)["p_value"]
+        assert row["p"] == pytest.approx(expected)
+        low, high = sps.t.interval(0.95, d.size - 1, d.mean(), d.std(ddof=1) / np.sqrt(d.size))
+        assert (row["low"], row["high"]) == pytest.approx((low, high))
+    assert np.allclose(main["p_holm"], stats.holm(main["p"].to_numpy()))
+    assert main["rejected"].all()  # a large consistent effect in 12 pairs
+    words = cs.answer(table)
+    assert all("helps" in w for w in words.values())
+    # per-fold rows: the mean of each fold's differences
+    fold_a = table[(table["fold"] == "A")].iloc[0]
+    d, folds = cs.paired_differences(scores, fold_a["prior"], fold_a["endpoint"])
+    assert fold_a["delta"] == pytest.approx(d[np.array(folds) == "A"].mean())
+
+
+def test_answer_says_equivalent_or_inconclusive():
+    spec = cs.load_preregistration()
+    margin_v = spec["endpoints"]["primary"]["v_rand"]["margin"]
+    # no effect and small noise: equivalence within the margins
+    scores = _study_scores(0.0, 0.0, n=12, noise=margin_v / 20)
+    table = cs.primary_analysis(scores, spec)
+    words = cs.answer(table)
+    margin_b = spec["endpoints"]["primary"]["betti_matching"]["margin"]
+    if margin_b > 1.5:  # the synthetic BM noise (SD 1) is well inside the margin
+        assert all(w.startswith("no effect larger") for w in words.values())
+    # huge noise, no effect: neither
+    noisy = _study_scores(0.0, 0.0, n=3, noise=1.0)
+    assert all(w.startswith("inconclusive") for w in cs.answer(cs.primary_analysis(noisy, spec))
+               .values())
+
+
+def test_secondary_is_gated_by_the_primary():
+    spec = cs.load_preregistration()
+    none = _study_scores(0.0, 0.0, n=3, noise=1.0)
+    assert cs.secondary_analysis(none, spec, cs.primary_analysis(none, spec)).empty
+    strong = _study_scores(0.05, -10.0)
+    strong["v_info"] = strong["v_rand"]
+    for key in spec["endpoints"]["secondary"]:
+        if key not in strong:
+            strong[key] = strong["dice"]
+    secondary = cs.secondary_analysis(strong, spec, cs.primary_analysis(strong, spec))
+    assert set(secondary["prior"]) == set(cs.PRIORS)
+    assert len(secondary) == len(cs.PRIORS) * len(spec["endpoints"]["secondary"])
+
+
+def test_paired_differences_need_every_pair():
+    scores = _study_scores(0.0, 0.0, n=2)
+    scores = scores.drop(index=scores.index[(scores["arm"] == "topo_loss")][0])
+    with pytest.raises(ValueError, match="missing"):
+        cs.paired_differences(scores, "topo_loss", "v_rand")
+
+
+def test_slice_effects_by_hand():
+    rows = []
+    for seed, (b, p) in enumerate([(0.8, 0.9), (0.7, 0.9)]):
+        rows += [{"fold": "A", "arm": "baseline", "seed": seed, "slice": 24, "v_rand": b},
+                 {"fold": "A", "arm": "topo_loss", "seed": seed, "slice": 24, "v_rand": p}]
+    effects = cs.slice_effects(pd.DataFrame(rows), "topo_loss", "v_rand")
+    assert effects.loc[0, "delta"] == pytest.approx(0.15)
+    half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.2], ddof=1) / np.sqrt(2)
+    assert effects.loc[0, "high"] == pytest.approx(0.15 + half)
+
+
+def test_seed_spread_pools_within_folds():
+    rows = []
+    for fold, base, diff in (("A", [0.8, 0.9, 0.85], [0.01, 0.03, 0.02]),
+                             ("B", [0.5, 0.7], [0.0, 0.1])):
+        for s, (b, d) in enumerate(zip(base, diff, strict=True)):
+            rows += [{"fold": fold, "arm": "baseline", "seed": s, "v_rand": b},
+                     {"fold": fold, "arm": "topo_loss", "seed": s, "v_rand": b + d}]
+    spread = cs.seed_spread(pd.DataFrame(rows), "topo_loss", "v_rand")
+    base_var = (2 * np.var([0.8, 0.9, 0.85], ddof=1) + np.var([0.5, 0.7], ddof=1)) / 3
+    diff_var = (2 * np.var([0.01, 0.03, 0.02], ddof=1) + np.var([0.0, 0.1], ddof=1)) / 3
+    assert spread["baseline_sd"] == pytest.approx(np.sqrt(base_var))
+    assert spread["paired_sd"] == pytest.approx(np.sqrt(diff_var))
+    assert spread["n"] == 5
+
+
+def test_smallest_margin_is_the_first_powered_grid_value():
+    sd, n = 0.03, 6
+    margin = cs.smallest_margin(sd, n, 0.001)
+    assert cs.seeds_needed(sd, margin, 2, 4, 0.8, 0.05) <= n
+    assert cs.seeds_needed(sd, margin - 0.001, 2, 4, 0.8, 0.05) > n
+    # more seeds, a smaller detectable effect
+    assert cs.smallest_margin(sd, 2 * n, 0.001) < margin
+    with pytest.raises(ValueError):
+        cs.smallest_margin(0.0, n, 0.001)

@@ -1,0 +1,598 @@
+"""Chapter 7: the λ pilot on validation, the pre-registered confirmatory runs, their analysis.
+
+Everything the confirmatory study does is fixed by its pre-registration,
+``topobook/preregistration.yml`` (:func:`load_preregistration`), committed before any
+confirmatory run was trained: the arms and their λ, the folds, the seeds, the endpoints, the
+test, the margins and the power calculation that fixed the number of seeds.
+
+* **Folds** (:data:`FOLDS`): two splits of the 30 ISBI 2012 slices with a one-slice guard band
+  between training, validation and evaluation slices (neighbouring slices of the stack are
+  nearly alike). Fold A evaluates on slices 24-29 (the exploratory chapters' evaluation slices),
+  fold B on slices 0-5, which no run of chapters 4-6 and no choice of the pilot ever saw.
+* **The λ pilot** (:func:`pilot_runs`, :func:`pilot_table`, :func:`choose_lambda`): the stable
+  recipe (:data:`topobook.train.RECIPES`) with each prior at a grid of λ, on fold A's
+  training and *validation* slices only; the λ of each prior is read from the validation
+  slices by the rule of :func:`choose_lambda`.
+* **The confirmatory runs** (:func:`study_runs`): arms x folds x seeds of the pre-registration,
+  seeds never used by the pilot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from topobook.train import TrainConfig
+
+# One-slice guard bands between the parts of each fold (ISBI 2012 slices 0-29).
+FOLDS: dict[str, dict[str, tuple[int, ...]]] = {
+    "A": {
+        "train_slices": tuple(range(0, 20)),
+        "val_slices": (21, 22),
+        "eval_slices": tuple(range(24, 30)),
+    },
+    "B": {
+        "train_slices": tuple(range(10, 30)),
+        "val_slices": (7, 8),
+        "eval_slices": tuple(range(0, 6)),
+    },
+}
+# The priors of the study: name -> the TrainConfig fields that make it (λ added per run).
+PRIORS: dict[str, dict] = {
+    "topo_loss": {"strategy": "topo_loss", "loss": "topo", "matching": "lifetime",
+                  "complex": "cubical"},
+    "betti_matching": {"strategy": "topo_loss", "loss": "betti_matching"},
+}
+BASELINE = {"strategy": "baseline"}
+RECIPE = "stable"
+FOLDER = "07_confirmatory"  # the chapter's runs: <results_dir>/07_confirmatory/{pilot,study}/...
+# Parameters of chapter 7 that only change how the page shows its runs.
+PAGE_ONLY_PARAMETERS = ("workers", "progress")
+
+
+def lambda_label(lam: float) -> str:
+    """The folder-name form of a λ (``0.03`` -> ``"lam0.03"``)."""
+    return f"lam{lam:g}"
+
+
+def _config(arm_fields: dict, fold: str, seed: int, overrides: dict) -> TrainConfig:
+    if fold not in FOLDS:
+        raise ValueError(f"fold must be one of {sorted(FOLDS)}, got {fold!r}")
+    values = {"recipe": RECIPE, **FOLDS[fold], **arm_fields, **overrides, "seed": int(seed)}
+    return TrainConfig.from_dict(values)
+
+
+def pilot_runs(
+    results_dir: str | Path,
+    seeds: list[int],
+    lam_grid: dict[str, list[float]],
+    overrides: dict | None = None,
+) -> list[tuple[Path, TrainConfig]]:
+    """The λ pilot's runs, ``(out_dir, config)``: the baseline and each prior of ``lam_grid``
+    (``{prior: [λ, ...]}``, priors of :data:`PRIORS`) at each λ, for every seed, all on fold A
+    (its validation slices decide; the evaluation slices are scored but never read by the
+    choice). Folders: ``<results_dir>/07_confirmatory/pilot/<baseline | prior_lamλ>/seed<k>``.
+    ``overrides``: further :class:`TrainConfig` fields for every run (the CI profile's sizes)."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(lam_grid) - set(PRIORS))
+    if unknown:
+        raise ValueError(f"lam_grid names unknown priors {unknown}; known: {sorted(PRIORS)}")
+    _check_seeds(seeds)
+    root = Path(results_dir) / FOLDER / "pilot"
+    runs = [(root / "baseline" / f"seed{s}", _config(BASELINE, "A", s, overrides)) for s in seeds]
+    for prior, grid in lam_grid.items():
+        if not grid or any(not (lam > 0) for lam in grid):
+            raise ValueError(f"the λ grid of {prior} must be non-empty and positive, got {grid}")
+        for lam in grid:
+            fields = {**PRIORS[prior], "lam": float(lam)}
+            for s in seeds:
+                out = root / f"{prior}_{lambda_label(lam)}" / f"seed{s}"
+                runs.append((out, _config(fields, "A", s, overrides)))
+    return runs
+
+
+def _check_seeds(seeds) -> None:
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list without repeats, got {seeds}")
+
+
+def load_run(out_dir: str | Path) -> dict:
+    """The ``metrics.json`` of one finished run (a clear error when it is not finished)."""
+    path = Path(out_dir) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: train the run first (book/build.py)")
+    return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------- the λ pilot
+
+# The pilot's scores on the validation slices, read at each run's validation threshold.
+PILOT_VALIDATION_METRICS = ("v_rand", "dice", "betti_matching", "membrane_fraction")
+DICE_TOLERANCE = 0.01  # choose_lambda: how far validation Dice may fall below the baseline's
+
+
+def validation_scores(out_dir: str | Path) -> dict:
+    """A finished run's validation slices scored at its operating point (the threshold chosen
+    on those same slices, so V_rand here is optimistic for every arm alike): the dict of
+    :func:`topobook.evaluation.score_at_threshold`. Only the λ pilot reads it."""
+    from topobook import data
+    from topobook.evaluation import score_at_threshold
+
+    out_dir = Path(out_dir)
+    result = load_run(out_dir)
+    with np.load(out_dir / "predictions.npz") as saved:
+        probabilities = saved["val_probabilities"].astype(np.float32)
+        slices = [int(s) for s in saved["val_slices"]]
+    _, masks = data.load_isbi(slices)
+    threshold = result["at_operating_point"]["threshold"]
+    return score_at_threshold(probabilities, masks, slices, threshold)
+
+
+def pilot_table(runs: list[tuple[Path, TrainConfig]]):
+    """One row per pilot run: ``arm`` (``"baseline"`` or the prior), ``lam`` (0 for the
+    baseline), ``seed``, ``threshold`` (its operating point), the validation scores
+    (``val_<metric>`` for :data:`PILOT_VALIDATION_METRICS`) and the evaluation slices' scores at
+    the same threshold (``eval_v_rand``, ``eval_betti_matching``: read only for the variance of
+    the paired differences in :func:`planning_sd`, never for choosing λ). A ``pandas.DataFrame``."""
+    import pandas as pd
+
+    rows = []
+    for out_dir, config in runs:
+        result = load_run(out_dir)
+        arm = "baseline" if config.strategy == "baseline" else _prior_of(config)
+        val = validation_scores(out_dir)["mean"]
+        at = result["at_operating_point"]
+        rows.append({
+            "arm": arm,
+            "lam": 0.0 if arm == "baseline" else config.lam,
+            "seed": config.seed,
+            "threshold": at["threshold"],
+            **{f"val_{m}": val[m] for m in PILOT_VALIDATION_METRICS},
+            "eval_v_rand": at["mean"]["v_rand"],
+            "eval_betti_matching": at["mean"]["betti_matching"],
+            "cpu_minutes": (result["train_seconds"] + result["eval_seconds"]) / 60,
+        })
+    return pd.DataFrame(rows)
+
+
+def _prior_of(config: TrainConfig) -> str:
+    for prior, fields in PRIORS.items():
+        if all(getattr(config, k) == v for k, v in fields.items()):
+            return prior
+    raise ValueError(f"run with loss={config.loss!r} is none of the priors {sorted(PRIORS)}")
+
+
+def choose_lambda(table, tolerance: float = DICE_TOLERANCE) -> dict[str, float]:
+    """The λ of each prior, read from the pilot's **validation** scores (``table`` from
+    :func:`pilot_table`). The rule, fixed before the pilot ran:
+
+    1. average each (prior, λ) over the pilot seeds, and the baseline likewise;
+    2. a λ *qualifies* when its mean validation Dice is at least the baseline's minus
+       ``tolerance`` (0.01): the term has not yet started to cost segmentation quality;
+    3. the chosen λ is the qualifying λ of highest mean validation V_rand (ties: the smaller
+       λ); when no λ qualifies, the smallest λ of the grid.
+
+    Returns ``{prior: λ}``."""
+    means = table.groupby(["arm", "lam"], as_index=False)[["val_v_rand", "val_dice"]].mean()
+    base = means[means["arm"] == "baseline"]
+    if base.empty:
+        raise ValueError("the pilot table has no baseline rows")
+    floor = float(base["val_dice"].iloc[0]) - tolerance
+    chosen = {}
+    for prior, rows in means[means["arm"] != "baseline"].groupby("arm"):
+        rows = rows.sort_values("lam")
+        ok = rows[rows["val_dice"] >= floor]
+        if ok.empty:
+            chosen[prior] = float(rows["lam"].iloc[0])
+        else:
+            best = ok["val_v_rand"].to_numpy().argmax()  # first of equal best: the smaller λ
+            chosen[prior] = float(ok["lam"].iloc[best])
+    return chosen
+
+
+def qualifying(table, tolerance: float = DICE_TOLERANCE):
+    """The (prior, λ) pairs whose mean validation Dice qualifies (rule 2 of
+    :func:`choose_lambda`), as a set of tuples."""
+    means = table.groupby(["arm", "lam"], as_index=False)["val_dice"].mean()
+    floor = float(means.loc[means["arm"] == "baseline", "val_dice"].iloc[0]) - tolerance
+    ok = means[(means["arm"] != "baseline") & (means["val_dice"] >= floor)]
+    return {(a, float(lam)) for a, lam in zip(ok["arm"], ok["lam"], strict=True)}
+
+
+def planning_sd(table, endpoint: str, pairs=None, confidence: float = 0.8) -> dict:
+    """The per-seed SD of the paired difference (prior - baseline, same seed) of ``endpoint``
+    (a column of ``table`` without its ``eval_`` prefix: ``"v_rand"`` or ``"betti_matching"``),
+    pooled over the pilot's (prior, λ) pairs ``pairs`` (default: every prior and λ).
+
+    Within each (prior, λ) the seeds' differences give a variance with ``k - 1`` degrees of
+    freedom; the pooled variance is their df-weighted mean. Returns ``{"sd" (pooled),
+    "df", "sd_upper" (the one-sided ``confidence`` upper bound, ``sqrt(df s^2 / chi2_{1-c,
+    df})``: the planning value, conservative against an SD estimated from few seeds),
+    "confidence"}``. Only the *spread* of the differences is read here, never their sign or
+    size: the λ and the margins are fixed without them."""
+    from scipy import stats as sps
+
+    column = f"eval_{endpoint}"
+    base = table[table["arm"] == "baseline"].set_index("seed")[column]
+    pooled, df = 0.0, 0
+    for (arm, lam), rows in table[table["arm"] != "baseline"].groupby(["arm", "lam"]):
+        if pairs is not None and (arm, float(lam)) not in pairs:
+            continue
+        d = rows.set_index("seed")[column] - base
+        d = d.dropna().to_numpy()
+        if d.size >= 2:
+            pooled += (d.size - 1) * d.var(ddof=1)
+            df += d.size - 1
+    if df == 0:
+        raise ValueError("no (prior, λ) of the pilot has two paired seeds: no SD to pool")
+    sd = float(np.sqrt(pooled / df))
+    upper = float(np.sqrt(df * sd**2 / sps.chi2.ppf(1 - confidence, df)))
+    return {"sd": sd, "df": df, "sd_upper": upper, "confidence": confidence}
+
+
+# -------------------------------------------------------------------- the pre-registration
+
+PREREGISTRATION = Path(__file__).resolve().parent / "preregistration.yml"
+_PREREGISTRATION_KEYS = {"title", "registered", "question", "hypotheses", "recipe", "arms",
+                         "folds", "seeds", "endpoints", "analysis", "power", "pilot"}
+
+
+def load_preregistration(path: str | Path = PREREGISTRATION) -> dict:
+    """The pre-registration (``topobook/preregistration.yml`` by default), checked: every
+    section present, the arms the baseline and priors of :data:`PRIORS` with a positive λ, the
+    folds those of :data:`FOLDS`, the seeds fresh (none below ``seeds.first``, which lies above
+    every seed the pilot and chapters 4-6 use) and distinct across folds."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"pre-registration {path} does not exist")
+    spec = yaml.safe_load(path.read_text())
+    missing = sorted(_PREREGISTRATION_KEYS - set(spec))
+    if missing:
+        raise ValueError(f"{path}: the pre-registration lacks {missing}")
+    arms = spec["arms"]
+    if "baseline" not in arms or set(arms) - {"baseline"} - set(PRIORS):
+        raise ValueError(f"{path}: arms must be the baseline and priors of {sorted(PRIORS)}")
+    for prior in set(arms) - {"baseline"}:
+        if not (float(arms[prior]["lam"]) > 0):
+            raise ValueError(f"{path}: the λ of {prior} must be positive")
+    if set(spec["folds"]) - set(FOLDS):
+        raise ValueError(f"{path}: folds must be among {sorted(FOLDS)}")
+    seeds = study_seeds(spec)
+    flat = [s for fold_seeds in seeds.values() for s in fold_seeds]
+    if len(set(flat)) != len(flat):
+        raise ValueError(f"{path}: a seed is used in two folds")
+    return spec
+
+
+def study_seeds(spec: dict, per_fold: int | None = None) -> dict[str, list[int]]:
+    """The seeds of each fold: fold k (0, 1, ...) in the order of ``spec["folds"]`` takes
+    ``seeds.first + k * seeds.fold_stride + i`` for ``i < per_fold`` (default: the
+    pre-registered ``seeds.per_fold``; a smaller ``per_fold`` is the CI profile's, never a
+    verdict)."""
+    block = spec["seeds"]
+    per_fold = int(block["per_fold"] if per_fold is None else per_fold)
+    if per_fold < 1 or per_fold > int(block["fold_stride"]):
+        raise ValueError(f"seeds per fold must lie in [1, fold_stride], got {per_fold}")
+    first, stride = int(block["first"]), int(block["fold_stride"])
+    return {
+        fold: [first + k * stride + i for i in range(per_fold)]
+        for k, fold in enumerate(spec["folds"])
+    }
+
+
+def study_runs(
+    results_dir: str | Path,
+    spec: dict,
+    per_fold: int | None = None,
+    overrides: dict | None = None,
+) -> list[tuple[Path, TrainConfig]]:
+    """The confirmatory runs, ``(out_dir, config)``: every arm of the pre-registration ``spec``
+    on every fold and seed (:func:`study_seeds`), the stable recipe, the pre-registered λ.
+    Folders: ``<results_dir>/07_confirmatory/study/<fold>/<arm>/seed<k>``."""
+    overrides = dict(overrides or {})
+    runs = []
+    for fold, seeds in study_seeds(spec, per_fold).items():
+        for arm, fields in spec["arms"].items():
+            arm_fields = dict(BASELINE) if arm == "baseline" else {
+                **PRIORS[arm], "lam": float(fields["lam"])}
+            for s in seeds:
+                out = Path(results_dir) / FOLDER / "study" / fold / arm / f"seed{s}"
+                runs.append((out, _config(arm_fields, fold, s, overrides)))
+    return runs
+
+
+def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
+    """Every training run of chapter 7 (the pilot's and the study's), from the page's
+    parameters: ``results_dir``, ``pilot_seeds``, ``pilot_lam_grid``, ``seeds_per_fold``
+    (``None``: the pre-registered number), ``overrides`` (:class:`TrainConfig` fields for every
+    run: the CI profile's small sizes; empty in the book). The page and ``book/build.py``
+    both call it, so the runs the build trains are the runs the page loads."""
+    values = {k: v for k, v in parameters.items() if k not in PAGE_ONLY_PARAMETERS}
+    expected = {"results_dir", "pilot_seeds", "pilot_lam_grid", "seeds_per_fold", "overrides"}
+    unknown, missing = sorted(set(values) - expected), sorted(expected - set(values))
+    if unknown or missing:
+        raise ValueError(f"chapter 7 parameters: unknown {unknown}, missing {missing}")
+    spec = load_preregistration()
+    overrides = values["overrides"] or {}
+    return [
+        *pilot_runs(values["results_dir"], values["pilot_seeds"], values["pilot_lam_grid"],
+                    overrides),
+        *study_runs(values["results_dir"], spec, values["seeds_per_fold"], overrides),
+    ]
+
+
+def design(spec: dict):
+    """The power calculation of the pre-registration, recomputed: for each primary endpoint
+    its planning SD and margin, the seeds per fold that the two-sided paired test needs for
+    ``power.target`` against an effect of the margin (:func:`topobook.stats.seeds_for_power`)
+    and that TOST needs to declare equivalence when the true effect is 0
+    (:func:`topobook.stats.tost_seeds_for_power`), both at ``alpha / family size``
+    (Bonferroni, a lower bound on Holm's power). The design's seeds per fold are the largest
+    of these. ``smallest_margin``: the smallest margin (on the grid ``power.margin_step``) that
+    the registered seeds per fold power (:func:`smallest_margin`), for a design whose seeds were
+    fixed by its budget and whose margins are its minimum detectable effects."""
+    import pandas as pd
+
+    from topobook import stats
+
+    power = spec["power"]
+    family = len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)
+    rows = []
+    for endpoint, info in spec["endpoints"]["primary"].items():
+        sd, margin = float(power["planning_sd"][endpoint]), float(info["margin"])
+        common = {"folds": len(spec["folds"]), "alpha": spec["analysis"]["alpha"],
+                  "family_size": family}
+        rows.append({
+            "endpoint": endpoint,
+            "planning_sd": sd,
+            "margin": margin,
+            "family_size": family,
+            "seeds_per_fold_test": stats.seeds_for_power(
+                sd, margin, power["target"], **common),
+            "seeds_per_fold_tost": stats.tost_seeds_for_power(
+                sd, margin, power["target"], **common),
+        })
+    table = pd.DataFrame(rows)
+    table["seeds_per_fold"] = table[["seeds_per_fold_test", "seeds_per_fold_tost"]].max(axis=1)
+    table["smallest_margin"] = [
+        smallest_margin(float(power["planning_sd"][e]), int(spec["seeds"]["per_fold"]),
+                        float(power["margin_step"][e]), len(spec["folds"]), family,
+                        float(power["target"]), float(spec["analysis"]["alpha"]))
+        for e in table["endpoint"]
+    ]
+    return table
+
+
+def seeds_needed(sd: float, margin: float, folds: int, family: int, target: float,
+                 alpha: float) -> int:
+    """Seeds per fold for power ``target`` of both the two-sided paired test (effect =
+    ``margin``) and TOST (true effect 0), each at ``alpha / family``."""
+    from topobook import stats
+
+    common = {"folds": folds, "alpha": alpha, "family_size": family}
+    return max(stats.seeds_for_power(sd, margin, target, **common),
+               stats.tost_seeds_for_power(sd, margin, target, **common))
+
+
+def smallest_margin(sd: float, per_fold: int, step: float, folds: int = 2, family: int = 4,
+                    target: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest margin on the grid ``step, 2 step, ...`` that ``per_fold`` seeds per fold
+    power (:func:`seeds_needed` <= ``per_fold``): the minimum detectable effect of a design
+    whose number of seeds is fixed by its budget."""
+    if not (sd > 0 and step > 0 and per_fold >= 1):
+        raise ValueError("sd and step must be positive and per_fold >= 1")
+    k = max(1, int(np.floor(sd / step / 4)))  # far below any margin 2 seeds could power
+    while seeds_needed(sd, k * step, folds, family, target, alpha) > per_fold:
+        k += 1
+    return round(k * step, 10)
+
+
+# ------------------------------------------------------------------------------ the analysis
+
+
+def study_scores(runs: list[tuple[Path, TrainConfig]], spec: dict):
+    """One row per (fold, arm, seed) of the confirmatory runs: every metric of the evaluation
+    slices at the run's operating point (``at_operating_point["mean"]``), the threshold, and
+    the CPU minutes of the run. A ``pandas.DataFrame``."""
+    import pandas as pd
+
+    arm_of = {}
+    for arm, fields in spec["arms"].items():
+        arm_of[arm] = fields
+    rows = []
+    for out_dir, config in runs:
+        fold, arm = Path(out_dir).parts[-3], Path(out_dir).parts[-2]
+        result = load_run(out_dir)
+        at = result["at_operating_point"]
+        rows.append({
+            "fold": fold, "arm": arm, "seed": config.seed, "threshold": at["threshold"],
+            **at["mean"],
+            "cpu_minutes": (result["train_seconds"] + result["eval_seconds"]) / 60,
+        })
+    return pd.DataFrame(rows)
+
+
+def study_slice_scores(runs: list[tuple[Path, TrainConfig]]):
+    """One row per (fold, arm, seed, slice): the per-slice metrics at the run's operating point
+    (for the forest plot of per-slice effects). A ``pandas.DataFrame``."""
+    import pandas as pd
+
+    rows = []
+    for out_dir, config in runs:
+        fold, arm = Path(out_dir).parts[-3], Path(out_dir).parts[-2]
+        for row in load_run(out_dir)["at_operating_point"]["per_slice"]:
+            rows.append({"fold": fold, "arm": arm, "seed": config.seed, **row})
+    return pd.DataFrame(rows)
+
+
+def paired_differences(scores, prior: str, metric: str):
+    """``(differences, folds)``: prior - baseline of ``metric`` per (fold, seed), paired on the
+    same fold and seed, in the order fold, seed. An error if a pair is missing."""
+    wide = scores.pivot_table(index=["fold", "seed"], columns="arm", values=metric)
+    if wide[[prior, "baseline"]].isna().any().any():
+        raise ValueError(f"{metric}: a {prior} or baseline run is missing for some fold and seed")
+    d = (wide[prior] - wide["baseline"]).sort_index()
+    return d.to_numpy(dtype=float), [fold for fold, _ in d.index]
+
+
+def _interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
+    from scipy import stats as sps
+
+    if d.size < 2:
+        return float("nan"), float("nan")
+    half = sps.t.ppf(0.5 + confidence / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+    return float(d.mean() - half), float(d.mean() + half)
+
+
+def primary_analysis(scores, spec: dict):
+    """The pre-registered analysis of the primary family (every prior x primary endpoint):
+    per comparison the mean paired difference ``delta`` (prior - baseline, metric units) with
+    its 95 % Student interval over all pairs, the stratified sign-flip test
+    (:func:`topobook.stats.stratified_sign_flip_test`: by fold, statistic the overall mean,
+    two-sided; exact up to 40 pairs, else Monte Carlo with the pre-registered draws and seed),
+    Holm over the family, and TOST within the pre-registered margin (sign-flip version,
+    stratified, its p-values Holm-adjusted over the same family). Plus one descriptive row per
+    fold (``fold`` = its name; ``"all"`` for the pre-registered test). A ``pandas.DataFrame``
+    with ``prior, endpoint, fold, n, delta, low, high, improvement`` (``delta`` signed so that
+    positive means better), and for ``fold == "all"``: ``p, p_holm, mc_se, method, rejected,
+    tost_p, tost_p_holm, equivalent, margin``."""
+    import pandas as pd
+
+    from topobook import stats
+
+    analysis = spec["analysis"]
+    alpha, confidence = float(analysis["alpha"]), float(analysis["confidence"])
+    draws, mc_seed = int(analysis["monte_carlo_draws"]), int(analysis["monte_carlo_seed"])
+    rows = []
+    for prior in [a for a in spec["arms"] if a != "baseline"]:
+        for endpoint, info in spec["endpoints"]["primary"].items():
+            d, folds = paired_differences(scores, prior, endpoint)
+            sign = 1.0 if info["higher_is_better"] else -1.0
+            test = stats.stratified_sign_flip_test(
+                d, folds, statistic="mean", alternative="two-sided", draws=draws, seed=mc_seed)
+            equivalence = stats.tost(d, float(info["margin"]), alpha, method="sign_flip",
+                                     folds=folds, draws=draws, seed=mc_seed)
+            low, high = _interval(d, confidence)
+            rows.append({
+                "prior": prior, "endpoint": endpoint, "fold": "all", "n": d.size,
+                "delta": float(d.mean()), "low": low, "high": high,
+                "improvement": sign * float(d.mean()), "p": test["p_value"],
+                "mc_se": test["mc_se"], "method": test["method"],
+                "tost_p": equivalence["p_value"], "margin": float(info["margin"]),
+            })
+            for fold in sorted(set(folds)):
+                mask = np.array([f == fold for f in folds])
+                low, high = _interval(d[mask], confidence)
+                rows.append({
+                    "prior": prior, "endpoint": endpoint, "fold": fold, "n": int(mask.sum()),
+                    "delta": float(d[mask].mean()), "low": low, "high": high,
+                    "improvement": sign * float(d[mask].mean()),
+                })
+    table = pd.DataFrame(rows)
+    main = table["fold"] == "all"
+    table.loc[main, "p_holm"] = stats.holm(table.loc[main, "p"].to_numpy())
+    table.loc[main, "tost_p_holm"] = stats.holm(table.loc[main, "tost_p"].to_numpy())
+    table.loc[main, "rejected"] = table.loc[main, "p_holm"] <= alpha
+    table.loc[main, "equivalent"] = table.loc[main, "tost_p_holm"] <= alpha
+    return table
+
+
+def secondary_analysis(scores, spec: dict, primary):
+    """Secondary endpoints, tested only for a prior whose primary family rejected at least once
+    (the pre-registered gate), Holm over that prior's secondary family. Same columns as the
+    primary table's ``fold == "all"`` rows without TOST; empty when no prior passed the gate."""
+    import pandas as pd
+
+    from topobook import stats
+
+    analysis = spec["analysis"]
+    rows = []
+    passed = primary[(primary["fold"] == "all") & (primary["rejected"] == True)]  # noqa: E712
+    for prior in sorted(set(passed["prior"])):
+        family = []
+        for endpoint, higher in spec["endpoints"]["secondary"].items():
+            d, folds = paired_differences(scores, prior, endpoint)
+            test = stats.stratified_sign_flip_test(
+                d, folds, draws=int(analysis["monte_carlo_draws"]),
+                seed=int(analysis["monte_carlo_seed"]))
+            low, high = _interval(d, float(analysis["confidence"]))
+            family.append({
+                "prior": prior, "endpoint": endpoint, "n": d.size, "delta": float(d.mean()),
+                "low": low, "high": high,
+                "improvement": (1.0 if higher else -1.0) * float(d.mean()),
+                "p": test["p_value"],
+            })
+        adjusted = stats.holm([r["p"] for r in family])
+        for row, p_holm in zip(family, adjusted, strict=True):
+            rows.append({**row, "p_holm": float(p_holm),
+                         "rejected": bool(p_holm <= float(analysis["alpha"]))})
+    return pd.DataFrame(rows)
+
+
+def slice_effects(slice_scores, prior: str, metric: str, confidence: float = 0.95):
+    """Per evaluation slice of each fold: the mean over seeds of the paired difference (prior -
+    baseline) of ``metric`` on that slice, with its Student interval over seeds (for the
+    forest plot; descriptive, no test). A ``pandas.DataFrame`` ``fold, slice, n, delta, low,
+    high``."""
+    import pandas as pd
+
+    wide = slice_scores.pivot_table(index=["fold", "slice", "seed"], columns="arm", values=metric)
+    d = (wide[prior] - wide["baseline"]).dropna()
+    rows = []
+    for (fold, slice_), values in d.groupby(level=["fold", "slice"]):
+        v = values.to_numpy(dtype=float)
+        low, high = _interval(v, confidence)
+        rows.append({"fold": fold, "slice": int(slice_), "n": v.size, "delta": float(v.mean()),
+                     "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def answer(primary) -> dict[str, str]:
+    """The study's answer for each prior, in words, from the primary table: ``"helps"`` /
+    ``"hurts"`` with the endpoint when a test rejected; ``"no effect larger than the margins"``
+    when TOST declared equivalence on every primary endpoint; else ``"inconclusive"`` (the
+    interval holds neither a rejection nor equivalence)."""
+    out = {}
+    main = primary[primary["fold"] == "all"]
+    for prior, rows in main.groupby("prior", sort=False):
+        parts = []
+        for row in rows.itertuples():
+            if row.rejected:
+                parts.append(f"{'helps' if row.improvement > 0 else 'hurts'} on {row.endpoint}")
+        if parts:
+            out[prior] = "; ".join(parts)
+        elif bool(rows["equivalent"].all()):
+            out[prior] = "no effect larger than the margins on either primary endpoint"
+        else:
+            out[prior] = "inconclusive: neither a difference nor equivalence is shown"
+    return out
+
+
+def seed_spread(scores, prior: str, metric: str) -> dict:
+    """How much ``metric`` varies from seed to seed, pooled within folds (``scores``: rows of
+    ``fold, arm, seed, <metric>``, as :func:`study_scores` gives): ``baseline_sd``, the SD over
+    seeds of the baseline's score, and ``paired_sd``, the SD over seeds of the paired
+    difference prior - baseline; each pooled over folds (df-weighted variances), with the pairs
+    counted (``n``). These are the numbers a power calculation needs."""
+    def pooled(groups) -> float:
+        num, df = 0.0, 0
+        for values in groups:
+            values = np.asarray(values, dtype=float)
+            if values.size >= 2:
+                num += (values.size - 1) * values.var(ddof=1)
+                df += values.size - 1
+        return float(np.sqrt(num / df)) if df else float("nan")
+
+    base = scores[scores["arm"] == "baseline"]
+    d, folds = paired_differences(scores, prior, metric)
+    folds = np.asarray(folds)
+    return {
+        "baseline_sd": pooled(rows[metric] for _, rows in base.groupby("fold")),
+        "paired_sd": pooled(d[folds == f] for f in np.unique(folds)),
+        "n": int(d.size),
+    }
