@@ -240,14 +240,15 @@ _PREREGISTRATION_KEYS = {"title", "registered", "question", "hypotheses", "recip
                          "folds", "seeds", "endpoints", "analysis", "power", "pilot"}
 
 
-def load_preregistration(path: str | Path = PREREGISTRATION) -> dict:
-    """The pre-registration (``topobook/preregistration.yml`` by default), checked: every
+def load_preregistration(path: str | Path | None = None) -> dict:
+    """The pre-registration (``path``; ``None``: :data:`PREREGISTRATION`,
+    ``topobook/preregistration.yml``), checked: every
     section present, the arms the baseline and priors of :data:`PRIORS` with a positive λ, the
     folds those of :data:`FOLDS`, the seeds fresh (none below ``seeds.first``, which lies above
     every seed the pilot and chapters 4-6 use) and distinct across folds."""
     import yaml
 
-    path = Path(path)
+    path = PREREGISTRATION if path is None else Path(path)
     if not path.exists():
         raise FileNotFoundError(f"pre-registration {path} does not exist")
     spec = yaml.safe_load(path.read_text())
@@ -401,12 +402,11 @@ def study_scores(runs: list[tuple[Path, TrainConfig]], spec: dict):
     the CPU minutes of the run. A ``pandas.DataFrame``."""
     import pandas as pd
 
-    arm_of = {}
-    for arm, fields in spec["arms"].items():
-        arm_of[arm] = fields
     rows = []
     for out_dir, config in runs:
         fold, arm = Path(out_dir).parts[-3], Path(out_dir).parts[-2]
+        if arm not in spec["arms"]:
+            raise ValueError(f"{out_dir}: arm {arm!r} is not registered in the study")
         result = load_run(out_dir)
         at = result["at_operating_point"]
         rows.append({
