@@ -217,18 +217,14 @@ def planning_sd(table, endpoint: str, pairs=None, confidence: float = 0.8) -> di
 
     column = f"eval_{endpoint}"
     base = table[table["arm"] == "baseline"].set_index("seed")[column]
-    pooled, df = 0.0, 0
-    for (arm, lam), rows in table[table["arm"] != "baseline"].groupby(["arm", "lam"]):
-        if pairs is not None and (arm, float(lam)) not in pairs:
-            continue
-        d = rows.set_index("seed")[column] - base
-        d = d.dropna().to_numpy()
-        if d.size >= 2:
-            pooled += (d.size - 1) * d.var(ddof=1)
-            df += d.size - 1
+    groups = [
+        (rows.set_index("seed")[column] - base).dropna().to_numpy()
+        for (arm, lam), rows in table[table["arm"] != "baseline"].groupby(["arm", "lam"])
+        if pairs is None or (arm, float(lam)) in pairs
+    ]
+    sd, df = _pooled_sd(groups)
     if df == 0:
         raise ValueError("no (prior, λ) of the pilot has two paired seeds: no SD to pool")
-    sd = float(np.sqrt(pooled / df))
     upper = float(np.sqrt(df * sd**2 / sps.chi2.ppf(1 - confidence, df)))
     return {"sd": sd, "df": df, "sd_upper": upper, "confidence": confidence}
 
@@ -441,12 +437,22 @@ def paired_differences(scores, prior: str, metric: str):
 
 
 def _interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
-    from scipy import stats as sps
+    from topobook.stats import mean_interval
 
-    if d.size < 2:
-        return float("nan"), float("nan")
-    half = sps.t.ppf(0.5 + confidence / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-    return float(d.mean() - half), float(d.mean() + half)
+    return mean_interval(d, confidence)
+
+
+def _pooled_sd(groups) -> tuple[float, int]:
+    """The pooled SD of several groups of values (their variances weighted by their degrees of
+    freedom, groups of fewer than two values skipped) and its degrees of freedom; ``(nan, 0)``
+    when no group has two values."""
+    num, df = 0.0, 0
+    for values in groups:
+        values = np.asarray(values, dtype=float)
+        if values.size >= 2:
+            num += (values.size - 1) * values.var(ddof=1)
+            df += values.size - 1
+    return (float(np.sqrt(num / df)), df) if df else (float("nan"), 0)
 
 
 def primary_analysis(scores, spec: dict):
@@ -579,20 +585,11 @@ def seed_spread(scores, prior: str, metric: str) -> dict:
     seeds of the baseline's score, and ``paired_sd``, the SD over seeds of the paired
     difference prior - baseline; each pooled over folds (df-weighted variances), with the pairs
     counted (``n``). These are the numbers a power calculation needs."""
-    def pooled(groups) -> float:
-        num, df = 0.0, 0
-        for values in groups:
-            values = np.asarray(values, dtype=float)
-            if values.size >= 2:
-                num += (values.size - 1) * values.var(ddof=1)
-                df += values.size - 1
-        return float(np.sqrt(num / df)) if df else float("nan")
-
     base = scores[scores["arm"] == "baseline"]
     d, folds = paired_differences(scores, prior, metric)
     folds = np.asarray(folds)
     return {
-        "baseline_sd": pooled(rows[metric] for _, rows in base.groupby("fold")),
-        "paired_sd": pooled(d[folds == f] for f in np.unique(folds)),
+        "baseline_sd": _pooled_sd(rows[metric] for _, rows in base.groupby("fold"))[0],
+        "paired_sd": _pooled_sd(d[folds == f] for f in np.unique(folds))[0],
         "n": int(d.size),
     }

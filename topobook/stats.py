@@ -238,6 +238,18 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
+def mean_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """The two-sided Student-t ``confidence`` interval of the mean of ``values`` ``(n,)``:
+    ``mean -/+ t_{(1+c)/2, n-1} * sd / sqrt(n)``; ``(nan, nan)`` for fewer than two values."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return float(v.mean() - half), float(v.mean() + half)
+
+
 def paired_comparison(values, baseline, confidence: float = 0.95) -> dict:
     """Compare a strategy with the baseline over paired seeds.
 
@@ -246,19 +258,13 @@ def paired_comparison(values, baseline, confidence: float = 0.95) -> dict:
     difference; equal to the mean for n = 1), ``p_value`` (exact sign-flip test), ``n`` and
     ``differences`` (per seed).
     """
-    from scipy import stats
-
     d = _differences(values, baseline)
     mean = float(d.mean())
-    if d.size > 1:
-        t = stats.t.ppf(0.5 + confidence / 2, d.size - 1)
-        half = float(t * d.std(ddof=1) / np.sqrt(d.size))
-    else:
-        half = 0.0
+    low, high = mean_interval(d, confidence) if d.size > 1 else (mean, mean)
     return {
         "mean_difference": mean,
-        "low": mean - half,
-        "high": mean + half,
+        "low": low,
+        "high": high,
         "p_value": sign_flip_test(d),
         "n": int(d.size),
         "differences": d.tolist(),
