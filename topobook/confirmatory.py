@@ -436,12 +436,6 @@ def paired_differences(scores, prior: str, metric: str):
     return d.to_numpy(dtype=float), [fold for fold, _ in d.index]
 
 
-def _interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
-    from topobook.stats import mean_interval
-
-    return mean_interval(d, confidence)
-
-
 def _pooled_sd(groups) -> tuple[float, int]:
     """The pooled SD of several groups of values (their variances weighted by their degrees of
     freedom, groups of fewer than two values skipped) and its degrees of freedom; ``(nan, 0)``
@@ -483,7 +477,7 @@ def primary_analysis(scores, spec: dict):
                 d, folds, statistic="mean", alternative="two-sided", draws=draws, seed=mc_seed)
             equivalence = stats.tost(d, float(info["margin"]), alpha, method="sign_flip",
                                      folds=folds, draws=draws, seed=mc_seed)
-            low, high = _interval(d, confidence)
+            low, high = stats.mean_interval(d, confidence)
             rows.append({
                 "prior": prior, "endpoint": endpoint, "fold": "all", "n": d.size,
                 "delta": float(d.mean()), "low": low, "high": high,
@@ -493,7 +487,7 @@ def primary_analysis(scores, spec: dict):
             })
             for fold in sorted(set(folds)):
                 mask = np.array([f == fold for f in folds])
-                low, high = _interval(d[mask], confidence)
+                low, high = stats.mean_interval(d[mask], confidence)
                 rows.append({
                     "prior": prior, "endpoint": endpoint, "fold": fold, "n": int(mask.sum()),
                     "delta": float(d[mask].mean()), "low": low, "high": high,
@@ -526,7 +520,7 @@ def secondary_analysis(scores, spec: dict, primary):
             test = stats.stratified_sign_flip_test(
                 d, folds, draws=int(analysis["monte_carlo_draws"]),
                 seed=int(analysis["monte_carlo_seed"]))
-            low, high = _interval(d, float(analysis["confidence"]))
+            low, high = stats.mean_interval(d, float(analysis["confidence"]))
             family.append({
                 "prior": prior, "endpoint": endpoint, "n": d.size, "delta": float(d.mean()),
                 "low": low, "high": high,
@@ -547,12 +541,14 @@ def slice_effects(slice_scores, prior: str, metric: str, confidence: float = 0.9
     high``."""
     import pandas as pd
 
+    from topobook import stats
+
     wide = slice_scores.pivot_table(index=["fold", "slice", "seed"], columns="arm", values=metric)
     d = (wide[prior] - wide["baseline"]).dropna()
     rows = []
     for (fold, slice_), values in d.groupby(level=["fold", "slice"]):
         v = values.to_numpy(dtype=float)
-        low, high = _interval(v, confidence)
+        low, high = stats.mean_interval(v, confidence)
         rows.append({"fold": fold, "slice": int(slice_), "n": v.size, "delta": float(v.mean()),
                      "low": low, "high": high})
     return pd.DataFrame(rows)
