@@ -72,10 +72,8 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
     ones, then those in ``run_last``. Pages with a ``results_dir`` parameter get ``results``
     (default ``results/<profile>``, written relative to notebooks/, the pages' cwd)."""
     spec = yaml.safe_load((BOOK / "profiles.yml").read_text())
-    profiles = spec["profiles"]
-    if profile not in profiles:
-        raise SystemExit(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
-    overrides = profiles[profile] or {}
+    overrides, root = profile_parameters(spec["profiles"], profile)
+    results = results or Path(f"../results/{root}")  # a profile shares its base's runs
     pages = []
     first_page_of: dict[str, str] = {}  # notebook -> the first page made from it
     for name in page_names():
@@ -87,7 +85,7 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
         parameters.update(overrides.get(page["notebook"], {}))
         parameters.update(overrides.get(name, {}))
         if "results_dir" in _parameter_names(source):  # relative to notebooks/, the cwd
-            parameters.setdefault("results_dir", str(results or f"../results/{profile}"))
+            parameters.setdefault("results_dir", str(results))
         first_page_of.setdefault(page["notebook"], name)
         pages.append(
             {
@@ -108,6 +106,24 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
         raise SystemExit(f"book/profiles.yml: profile {profile!r} names unknown pages {unknown}")
     last = set(spec.get("run_last", []))
     return [p for p in pages if p["name"] not in last], [p for p in pages if p["name"] in last]
+
+
+def profile_parameters(profiles: dict, profile: str) -> tuple[dict, str]:
+    """A profile's parameters by page, with those of the profile it ``extends`` (and so on)
+    underneath, page by page; and the name of the profile at the root of that chain, whose
+    results folder it shares (its runs have the same settings, so they are reused)."""
+    if profile not in profiles:
+        raise SystemExit(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
+    own = dict(profiles[profile] or {})
+    base = own.pop("extends", None)
+    if base is None:
+        return own, profile
+    if base == profile:
+        raise SystemExit(f"book/profiles.yml: profile {profile!r} extends itself")
+    merged, root = profile_parameters(profiles, base)
+    for page, values in own.items():
+        merged[page] = {**merged.get(page, {}), **(values or {})}
+    return merged, root
 
 
 def _parameters_cell(notebook: Path) -> str:
@@ -491,7 +507,10 @@ def main() -> int:
     parser.add_argument("--profile", default="full", help="parameter set from book/profiles.yml")
     parser.add_argument("--out", type=Path, help="output folder (default build/<profile>)")
     parser.add_argument(
-        "--results", type=Path, help="training results folder (default results/<profile>)"
+        "--results",
+        type=Path,
+        help="training results folder (default results/<profile>, or that of the profile it "
+        "extends)",
     )
     parser.add_argument(
         "--workers",

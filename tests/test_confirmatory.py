@@ -139,11 +139,15 @@ def test_preregistration_errors(tmp_path):
 def test_chapter_runs_checks_its_parameters(tmp_path):
     values = {"results_dir": tmp_path, "pilot_seeds": [0], "pilot_lam_grid": {"topo_loss": [0.1]},
               "seeds_per_fold": 1, "overrides": {"epochs": 2, "average_epochs": 1},
-              "workers": None}
+              "rerun_study": True, "workers": None}
     runs = cs.chapter_runs(values)
     spec = cs.load_preregistration()
     assert len(runs) == 2 + len(spec["arms"]) * len(spec["folds"])
     assert all(c.epochs == 2 for _, c in runs)
+    # the default build: the pilot only, the study's outcome is read from the record
+    assert len(cs.chapter_runs({**values, "rerun_study": False})) == 2
+    with pytest.raises(ValueError, match="rerun_study"):
+        cs.chapter_runs({**values, "rerun_study": "yes"})
     with pytest.raises(ValueError, match="unknown"):
         cs.chapter_runs({**values, "lam": 0.1})
     with pytest.raises(ValueError, match="missing"):
@@ -261,3 +265,105 @@ def test_smallest_margin_is_the_first_powered_grid_value():
     assert cs.smallest_margin(sd, 2 * n, 0.001) < margin
     with pytest.raises(ValueError):
         cs.smallest_margin(0.0, n, 0.001)
+
+
+# ------------------------------------------------------------------ the registration's record
+
+
+def test_the_record_is_the_registration_s_own_numbers():
+    """The record's pilot table, run through the registered rule, gives the registered λ; its
+    planning SDs are the registered ones (load_record checks), and its primary rows give the
+    registered answer for every prior: no effect larger than the margins."""
+    record, spec = cs.load_record(), cs.load_preregistration()
+    table = cs.registered_pilot_table(record)
+    assert cs.choose_lambda(table) == spec["pilot"]["chosen"] == record["pilot"]["chosen"]
+    primary = cs.registered_primary(record)
+    main = primary[primary["fold"] == "all"]
+    assert len(main) == len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)
+    assert not main["rejected"].any() and main["equivalent"].all()
+    assert set(cs.answer(primary).values()) == {
+        "no effect larger than the margins on either primary endpoint"}
+    # every registered interval holds its estimate
+    assert ((primary["low"] <= primary["delta"]) & (primary["delta"] <= primary["high"])).all()
+
+
+def test_record_errors(tmp_path):
+    record = yaml.safe_load(cs.RECORD.read_text())
+    (tmp_path / "preregistration.yml").write_text(cs.PREREGISTRATION.read_text())
+    bad = copy.deepcopy(record)
+    bad["pilot"]["chosen"]["betti_matching"] = 0.1
+    (tmp_path / "record.yml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="pilot.chosen"):
+        cs.load_record(tmp_path / "record.yml")
+    bad = copy.deepcopy(record)
+    bad["pilot"]["planning"]["v_rand"]["sd_upper"] = 0.05
+    (tmp_path / "record.yml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="planning SD of v_rand"):
+        cs.load_record(tmp_path / "record.yml")
+    del record["study"]
+    (tmp_path / "record.yml").write_text(yaml.safe_dump(record))
+    with pytest.raises(ValueError, match="lacks"):
+        cs.load_record(tmp_path / "record.yml")
+    with pytest.raises(FileNotFoundError):
+        cs.load_record(tmp_path / "missing.yml")
+
+
+def _perturbed_pilot(dice_shift: float) -> pd.DataFrame:
+    """The registered pilot as two seeds per (arm, λ) around the recorded means, with Betti
+    matching λ = 0.01's validation Dice moved by ``dice_shift`` (another machine's draw)."""
+    record = cs.load_record()
+    rows = []
+    for entry in record["pilot"]["means"]:
+        for seed, jitter in ((0, -0.001), (1, 0.001)):
+            row = {**entry, "seed": seed, "val_v_rand": entry["val_v_rand"] + jitter}
+            if (entry["arm"], entry["lam"]) == ("betti_matching", 0.01):
+                row["val_dice"] += dice_shift
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_another_machine_s_pilot_is_shown_beside_the_registered_one_not_asserted():
+    """The failure of issue 25, by hand: on a second machine Betti matching λ = 0.01 missed the
+    Dice floor by 0.0005 and the rule chose 0.1. The comparison says so, with both Dice values
+    against the floor, and the registered λ stands; a pilot that agrees says that instead."""
+    record = cs.load_record()
+    registered = {p: float(v) for p, v in record["pilot"]["chosen"].items()}
+    registered_table = cs.registered_pilot_table(record)
+    floor = 0.924 - cs.DICE_TOLERANCE
+    shifted = _perturbed_pilot(floor - 0.0005 - 0.925)
+    chosen = cs.choose_lambda(shifted)
+    assert chosen == {"topo_loss": 0.01, "betti_matching": 0.03}
+    lines = cs.compare_choices(registered, chosen, registered_table, shifted)
+    text = " ".join(lines)
+    assert "topo loss: this build's pilot chooses the registered λ = 0.01" in text
+    assert "would have chosen λ = 0.03**, not the registered λ = 0.01" in text
+    assert "0.0005 below the floor 0.9140" in text and "The study keeps the registered λ" in text
+    same = cs.compare_choices(registered, registered, registered_table, _perturbed_pilot(0.0))
+    assert all("chooses the registered" in line for line in same)
+    # a pilot whose grid lacks the registered λ (the CI profile's) still gets a sentence
+    grid = _perturbed_pilot(0.0)
+    grid = grid[~((grid["arm"] == "topo_loss") & (grid["lam"] == 0.01))]
+    text = " ".join(cs.compare_choices(registered, cs.choose_lambda(grid), registered_table, grid))
+    assert "not in this pilot's grid" in text
+
+
+def test_field_effect_reading_is_the_power_functions():
+    spec = cs.load_preregistration()
+    reading = cs.field_effect_reading(spec, "v_rand", 0.046)
+    family = len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)
+    common = {"folds": 2, "alpha": 0.05, "family_size": family}
+    assert reading["power"] == stats.paired_power(0.0477, 0.046, 8, **common)["power"]
+    assert reading["power"] >= 0.8  # the registered margin is the design's detectable effect
+    assert reading["seeds_tost"] <= 8 and reading["seeds_test"] <= 8
+    small = cs.field_effect_reading(spec, "v_rand", 0.01)
+    assert small["power"] < 0.1 and small["seeds_tost"] > 100
+
+
+def test_registration_fingerprint_hashes_the_files():
+    import hashlib
+
+    found = cs.registration_fingerprint()
+    assert found["sha256_preregistration"] == hashlib.sha256(
+        cs.PREREGISTRATION.read_bytes()).hexdigest()
+    assert found["sha256_record"] == hashlib.sha256(cs.RECORD.read_bytes()).hexdigest()
+    assert found["commit"] is None or found["commit"].split()[0].isalnum()

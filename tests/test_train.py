@@ -96,6 +96,11 @@ def test_results_files(tmp_path):
     val_bce = [h["val_bce"] for h in result["history"]]
     assert result["best_epoch"] == int(np.argmin(val_bce)) + 1 and result["selection"] == "val_bce"
     assert result["code_version"] == topobook.__version__ and len(result["code_hash"]) == 12
+    # where it was computed: numbers are bit-reproducible on that machine only
+    machine = result["machine"]
+    assert machine["torch"] == torch.__version__ and machine["numpy"] == np.__version__
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["torch_threads"] == config.threads and machine["cpu_model"]
     predictions = np.load(run_dir / "predictions.npz")
     assert predictions["probabilities"].shape == (1, 512, 512)
     # a finished run keeps a compact artefact: no resume state

@@ -304,23 +304,28 @@ def study_runs(
 
 
 def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
-    """Every training run of chapter 7 (the pilot's and the study's), from the page's
-    parameters: ``results_dir``, ``pilot_seeds``, ``pilot_lam_grid``, ``seeds_per_fold``
-    (``None``: the pre-registered number), ``overrides`` (:class:`TrainConfig` fields for every
-    run: the CI profile's small sizes; empty in the book). The page and ``book/build.py``
-    both call it, so the runs the build trains are the runs the page loads."""
+    """Every training run of chapter 7, from the page's parameters: ``results_dir``,
+    ``pilot_seeds``, ``pilot_lam_grid``, ``overrides`` (:class:`TrainConfig` fields for every
+    run: the CI profile's small sizes; empty in the book), ``rerun_study`` (``False``, the
+    default build: the λ pilot only, the study's outcome is read from :data:`RECORD`; ``True``:
+    the registered study's runs too) and ``seeds_per_fold`` (``None``: the pre-registered
+    number). The page and ``book/build.py`` both call it, so the runs the build trains are the
+    runs the page loads."""
     values = {k: v for k, v in parameters.items() if k not in PAGE_ONLY_PARAMETERS}
-    expected = {"results_dir", "pilot_seeds", "pilot_lam_grid", "seeds_per_fold", "overrides"}
+    expected = {"results_dir", "pilot_seeds", "pilot_lam_grid", "seeds_per_fold", "overrides",
+                "rerun_study"}
     unknown, missing = sorted(set(values) - expected), sorted(expected - set(values))
     if unknown or missing:
         raise ValueError(f"chapter 7 parameters: unknown {unknown}, missing {missing}")
-    spec = load_preregistration()
+    if not isinstance(values["rerun_study"], bool):
+        raise ValueError(f"rerun_study must be True or False, got {values['rerun_study']!r}")
     overrides = values["overrides"] or {}
-    return [
-        *pilot_runs(values["results_dir"], values["pilot_seeds"], values["pilot_lam_grid"],
-                    overrides),
-        *study_runs(values["results_dir"], spec, values["seeds_per_fold"], overrides),
-    ]
+    runs = pilot_runs(values["results_dir"], values["pilot_seeds"], values["pilot_lam_grid"],
+                      overrides)
+    if values["rerun_study"]:
+        runs += study_runs(values["results_dir"], load_preregistration(),
+                           values["seeds_per_fold"], overrides)
+    return runs
 
 
 def design(spec: dict):
@@ -387,6 +392,175 @@ def smallest_margin(sd: float, per_fold: int, step: float, folds: int = 2, famil
     while seeds_needed(sd, k * step, folds, family, target, alpha) > per_fold:
         k += 1
     return round(k * step, 10)
+
+
+# ------------------------------------------------------------- the registration's own numbers
+
+RECORD = Path(__file__).resolve().parent / "preregistration_record.yml"
+_RECORD_KEYS = {"registration", "registered", "registering_commit", "machines", "machine",
+                "pilot", "study"}
+
+
+def load_record(path: str | Path | None = None) -> dict:
+    """What the first registration recorded on its registering machine (``path``; ``None``:
+    :data:`RECORD`, ``topobook/preregistration_record.yml``): the λ pilot's table, the λ it
+    chose, the planning SDs, and the study's outcome. These are data, read, never recomputed:
+    training numbers differ from machine to machine (:mod:`topobook.machine`), so a page sets
+    its own recomputation *beside* them. Checked: every section present, and the pilot's
+    chosen λ and planning SDs equal to those the pre-registration fixed."""
+    import yaml
+
+    path = RECORD if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"registration record {path} does not exist")
+    record = yaml.safe_load(path.read_text())
+    missing = sorted(_RECORD_KEYS - set(record))
+    if missing:
+        raise ValueError(f"{path}: the record lacks {missing}")
+    spec = load_preregistration(path.parent / record["registration"])
+    if record["pilot"]["chosen"] != spec["pilot"]["chosen"]:
+        raise ValueError(f"{path}: pilot.chosen {record['pilot']['chosen']} is not the "
+                         f"registered {spec['pilot']['chosen']}")
+    for endpoint, sd in spec["power"]["planning_sd"].items():
+        if record["pilot"]["planning"][endpoint]["sd_upper"] != sd:
+            raise ValueError(f"{path}: the planning SD of {endpoint} is not the registered {sd}")
+    return record
+
+
+def pilot_means(table):
+    """The λ pilot's means over seeds of each (arm, λ): ``table`` from :func:`pilot_table`
+    (one row per run), or a table of means already (the record's), indexed ``arm, lam`` in the
+    order of first appearance. A ``pandas.DataFrame`` of the numeric columns."""
+    columns = [c for c in table.columns if c not in ("arm", "lam", "seed")]
+    return table.groupby(["arm", "lam"], sort=False)[columns].mean()
+
+
+def registered_pilot_table(record: dict):
+    """The record's pilot means as a table :func:`choose_lambda` and :func:`pilot_means` read:
+    one row per (arm, λ) with ``val_v_rand`` and ``val_dice``."""
+    import pandas as pd
+
+    return pd.DataFrame(record["pilot"]["means"])
+
+
+def compare_choices(registered: dict[str, float], this_build: dict[str, float],
+                    registered_table, this_table,
+                    tolerance: float = DICE_TOLERANCE) -> list[str]:
+    """Sentences saying, prior by prior, whether this build's pilot (``this_build``, chosen by
+    :func:`choose_lambda` from ``this_table``) chose the λ the registration recorded
+    (``registered``, from ``registered_table``), and when not, why: the validation Dice of each
+    of the two λ against the rule's floor, and their validation V_rand. Both tables: one row
+    per run or per (arm, λ), as :func:`choose_lambda` reads them."""
+    def reading(table, prior, lam):
+        means = pilot_means(table[["arm", "lam", "val_v_rand", "val_dice"]])
+        floor = float(means.loc["baseline", "val_dice"].iloc[0]) - tolerance
+        if (prior, lam) not in means.index:
+            return "not in this pilot's grid"
+        row = means.loc[(prior, lam)]
+        side = "above" if row["val_dice"] >= floor else "below"
+        return (f"Dice {row['val_dice']:.4f}, {abs(row['val_dice'] - floor):.4f} {side} the "
+                f"floor {floor:.4f}; V_rand {row['val_v_rand']:.4f}")
+
+    lines = []
+    for prior in registered:
+        name = prior.replace("_", " ")
+        ours = this_build.get(prior)
+        if ours is None:
+            lines.append(f"{name}: this build's pilot did not try this prior; the study uses "
+                         f"the registered λ = {registered[prior]:g}.")
+        elif ours == registered[prior]:
+            lines.append(f"{name}: this build's pilot chooses the registered λ = {ours:g}.")
+        else:
+            lines.append(
+                f"{name}: **on this build the rule would have chosen λ = {ours:g}**, not the "
+                f"registered λ = {registered[prior]:g} (this build at λ = {ours:g}: "
+                f"{reading(this_table, prior, ours)}; at λ = {registered[prior]:g}: "
+                f"{reading(this_table, prior, registered[prior])}). The study keeps the "
+                f"registered λ, as pre-registered.")
+    return lines
+
+
+def registered_primary(record: dict):
+    """The record's primary family in the shape of :func:`primary_analysis` (one ``"all"`` row
+    per prior and endpoint, then one row per fold), so that the same tables and
+    :func:`answer` read both the registered outcome and this build's."""
+    import pandas as pd
+
+    spec = load_preregistration(RECORD.parent / record["registration"])
+    alpha = float(spec["analysis"]["alpha"])
+    rows = []
+    for entry in record["study"]["primary"]:
+        higher = spec["endpoints"]["primary"][entry["endpoint"]]["higher_is_better"]
+        sign = 1.0 if higher else -1.0
+        common = {"prior": entry["prior"], "endpoint": entry["endpoint"]}
+        rows.append({
+            **common, "fold": "all", "n": int(entry["n"]), "delta": float(entry["delta"]),
+            "low": float(entry["low"]), "high": float(entry["high"]),
+            "improvement": sign * float(entry["delta"]), "p": float(entry["p"]),
+            "p_holm": float(entry["p_holm"]), "tost_p_holm": float(entry["tost_p_holm"]),
+            "margin": float(entry["margin"]), "rejected": float(entry["p_holm"]) <= alpha,
+            "equivalent": float(entry["tost_p_holm"]) <= alpha,
+            "method": record["study"]["test_method"], "mc_se": 0.0,
+        })
+        for fold in spec["folds"]:
+            delta, low, high = (float(v) for v in entry[f"fold_{fold}"])
+            rows.append({**common, "fold": fold, "n": int(entry["n"]) // len(spec["folds"]),
+                         "delta": delta, "low": low, "high": high,
+                         "improvement": sign * delta})
+    return pd.DataFrame(rows)
+
+
+def field_effect_reading(spec: dict, endpoint: str, effect: float, sd: float | None = None,
+                         target: float = 0.8) -> dict:
+    """What the registered design can say about an effect of ``effect`` on ``endpoint`` (for
+    example the ≈ 0.01 V_rand that the field reports): ``power`` of the two-sided paired test
+    against it and ``tost_power`` of TOST at margin ``effect`` when the true effect is 0, both
+    with the registered seeds per fold, folds and family (level alpha / family), and the seeds
+    per fold each would need for ``target`` power (``seeds_test``, ``seeds_tost``). ``sd``:
+    the planning SD (default: the registered one)."""
+    from topobook import stats
+
+    sd = float(spec["power"]["planning_sd"][endpoint] if sd is None else sd)
+    per_fold = int(spec["seeds"]["per_fold"])
+    common = {"folds": len(spec["folds"]), "alpha": float(spec["analysis"]["alpha"]),
+              "family_size": len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)}
+    return {
+        "effect": effect, "sd": sd, "seeds_per_fold": per_fold,
+        "power": stats.paired_power(sd, effect, per_fold, **common)["power"],
+        "tost_power": stats.tost_power(sd, effect, per_fold, **common),
+        "seeds_test": stats.seeds_for_power(sd, effect, target, max_per_fold=5000, **common),
+        "seeds_tost": stats.tost_seeds_for_power(sd, effect, target, max_per_fold=5000,
+                                                 **common),
+    }
+
+
+def registration_fingerprint() -> dict:
+    """What identifies the registration a page reads: the SHA-256 of the pre-registration
+    (:data:`PREREGISTRATION`), of its record (:data:`RECORD`) and of this module (the analysis
+    code), and ``commit``, the commit that added the pre-registration, read from git where the
+    build has the repository's history (``None`` elsewhere, e.g. an installed package)."""
+    import hashlib
+    import subprocess
+
+    digests = {f"sha256_{name}": hashlib.sha256(path.read_bytes()).hexdigest()
+               for name, path in (("preregistration", PREREGISTRATION), ("record", RECORD),
+                                  ("analysis", Path(__file__).resolve()))}
+    try:
+        found = subprocess.run(
+            ["git", "log", "--diff-filter=A", "--format=%h %cs", "--", PREREGISTRATION.name],
+            cwd=PREREGISTRATION.parent, capture_output=True, text=True, timeout=30, check=True)
+        commit = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {**digests, "commit": commit}
+
+
+def machine_count(runs: list[tuple[Path, TrainConfig]]) -> int:
+    """How many distinct machines (:func:`topobook.machine.machine_key`) trained ``runs``;
+    runs recorded before the machine record count as one unknown machine."""
+    from topobook.machine import machine_key
+
+    return len({machine_key(load_run(out_dir).get("machine")) for out_dir, _ in runs})
 
 
 # ------------------------------------------------------------------------------ the analysis

@@ -57,6 +57,7 @@ from tqdm import tqdm
 import topobook
 from topobook import data, evaluation, tip
 from topobook.losses import LAMBDA_PAPER, MATCHINGS, TOPO_LOSSES, LossParts, training_loss
+from topobook.machine import machine_record
 from topobook.persistence import COMPLEXES, diagrams
 from topobook.unet import NORMS, UNet, default_device
 
@@ -591,7 +592,9 @@ def train(
 def run_record(config: TrainConfig, state: dict, eval_seconds: float) -> dict:
     """What ``metrics.json`` records of every finished run, whatever its data set: the
     configuration and its identity, the code that trained it, how the evaluated weights were
-    chosen, the times, the training history and the recorded diagrams."""
+    chosen, the times, the training history and the recorded diagrams, and the machine that
+    computed it (:func:`topobook.machine.machine_record`: the numbers of a run are
+    bit-reproducible on that machine only)."""
     return {
         "config": dataclasses.asdict(config),
         "config_identity": config.identity(),
@@ -605,6 +608,7 @@ def run_record(config: TrainConfig, state: dict, eval_seconds: float) -> dict:
         "eval_seconds": eval_seconds,
         "history": state["history"],
         "diagrams": {str(k): v for k, v in state["diagrams"].items()},
+        "machine": machine_record(),
     }
 
 
