@@ -432,7 +432,8 @@ def test_isbi_on_a_real_slice():
 
     _, masks = data.load_isbi([0])
     truth = masks[0]
-    probability = ndimage.gaussian_filter(truth.astype(float), 2.0)
+    # clipped: the filter's rounding can leave 1 + 2^-52 on some CPUs (seen on an AVX2 machine)
+    probability = np.clip(ndimage.gaussian_filter(truth.astype(float), 2.0), 0.0, 1.0)
     # the fast thinning is Fiji's flooding, pixel for pixel, on a real crop
     crop = probability[:160, :160] > 0.5
     assert same_partition(thin_boundaries(crop), fiji_watershed(np.where(crop, 0.0, 255.0)))

@@ -55,10 +55,9 @@ Not compared with numbers computed by Fiji itself (no Java here).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
+from numba import njit
 
 from topobook.persistence import check_binary, check_image
 
@@ -78,36 +77,57 @@ ISBI_THRESHOLDS = _fiji_thresholds()
 """The eleven thresholds of the challenge's sweep, exactly as Fiji's loop produces them."""
 
 # Fiji's Neighborhood2DC4 order, with x = column and y = row: (x-1, y), (x, y-1), (x+1, y),
-# (x, y+1); _OPPOSITE[d] is the direction that leads back.
-_OPPOSITE = np.array([2, 3, 0, 1], dtype=np.int64)[:, None]
+# (x, y+1).
 _NO_LABEL = np.iinfo(np.int32).max
 
 
-@lru_cache(maxsize=4)
-def _neighbour_table(height: int, width: int) -> np.ndarray:
-    """``(4, H*W)`` raveled indices of the 4 neighbours of every pixel in Fiji's order; a
-    neighbour outside the image is the sentinel index ``H*W``."""
+@njit(cache=True)
+def _flood(labels: np.ndarray, height: int, width: int) -> None:
+    """Fiji's FIFO flooding of the boundary, in place: ``labels`` ``(H*W,)`` int32, the basins
+    (> 0) on the cells and -1 on the boundary; on return every boundary pixel holds its basin or
+    0 (a dam). The queue starts with the boundary pixels that touch a cell, column by column
+    (x outer, y inner); a pixel taken off it takes the one basin among its labelled neighbours,
+    or becomes a dam when they name none or several, then queues its unqueued boundary
+    neighbours in the order x-1, y-1, x+1, y+1."""
     n = height * width
-    index = np.arange(n, dtype=np.int64).reshape(height, width)
-    table = np.full((4, height, width), n, dtype=np.int64)
-    table[0, :, 1:] = index[:, :-1]  # x - 1
-    table[1, 1:, :] = index[:-1, :]  # y - 1
-    table[2, :, :-1] = index[:, 1:]  # x + 1
-    table[3, :-1, :] = index[1:, :]  # y + 1
-    table = table.reshape(4, n)
-    table.flags.writeable = False
-    return table
-
-
-def _resolve(candidates: np.ndarray) -> np.ndarray:
-    """Label of pixels from their already labelled neighbours (``(4, m)``: -1 not labelled yet,
-    0 a dam, > 0 a basin): the basin if exactly one distinct basin is among them, else a dam."""
-    positive = candidates > 0
-    high = np.where(positive, candidates, 0)
-    low = np.where(positive, candidates, _NO_LABEL)
-    high = np.maximum(np.maximum(high[0], high[1]), np.maximum(high[2], high[3]))
-    low = np.minimum(np.minimum(low[0], low[1]), np.minimum(low[2], low[3]))
-    return np.where((high > 0) & (high == low), high, 0).astype(np.int32)
+    queue = np.empty(n, np.int64)
+    queued = np.zeros(n, np.bool_)
+    tail = 0
+    for x in range(width):
+        for y in range(height):
+            p = y * width + x
+            if labels[p] == -1 and (
+                (x > 0 and labels[p - 1] > 0)
+                or (y > 0 and labels[p - width] > 0)
+                or (x < width - 1 and labels[p + 1] > 0)
+                or (y < height - 1 and labels[p + width] > 0)
+            ):
+                queue[tail] = p
+                queued[p] = True
+                tail += 1
+    head = 0
+    near = np.empty(4, np.int64)
+    while head < tail:
+        p = queue[head]
+        head += 1
+        y, x = p // width, p % width
+        near[0] = p - 1 if x > 0 else -1
+        near[1] = p - width if y > 0 else -1
+        near[2] = p + 1 if x < width - 1 else -1
+        near[3] = p + width if y < height - 1 else -1
+        high, low = 0, _NO_LABEL
+        for d in range(4):
+            q = near[d]
+            if q >= 0 and labels[q] > 0:
+                high = max(high, labels[q])
+                low = min(low, labels[q])
+        labels[p] = high if (high > 0 and high == low) else 0
+        for d in range(4):
+            q = near[d]
+            if q >= 0 and labels[q] == -1 and not queued[q]:
+                queue[tail] = q
+                queued[q] = True
+                tail += 1
 
 
 def thin_boundaries(cells: np.ndarray) -> np.ndarray:
@@ -124,8 +144,8 @@ def thin_boundaries(cells: np.ndarray) -> np.ndarray:
     pixels touching a cell, column by column, then each wave in the order its pixels were put on
     the queue, neighbours in the order x-1, y-1, x+1, y+1) and takes the label of its already
     labelled neighbours if they name exactly one basin, else it becomes a dam. The order decides
-    which of two equidistant pixels becomes the dam, so it is reproduced exactly here, wave by
-    wave with numpy, rather than with :func:`skimage.segmentation.watershed`, whose heap breaks
+    which of two equidistant pixels becomes the dam, so the queue is run exactly, in numba
+    (:func:`_flood`), rather than with :func:`skimage.segmentation.watershed`, whose heap breaks
     such ties differently (its ``watershed_line`` differs from Fiji's by a few pixels per slice).
     No cell at all: Fiji's flooding makes every 4-connected component of the image one basin
     (for a boundary-only image, one label everywhere).
@@ -141,52 +161,9 @@ def thin_boundaries(cells: np.ndarray) -> np.ndarray:
     basins = label(cells, connectivity=1).astype(np.int32)
     if cells.all():
         return basins
-
-    n = height * width
-    neighbours = _neighbour_table(height, width)
-    # geodesic 4-distance to the nearest cell = the taxicab distance (a shortest taxicab path to
-    # the nearest cell pixel crosses no other cell pixel)
-    dist = ndimage.distance_transform_cdt(~cells, metric="taxicab").astype(np.int64).ravel()
-    # one sentinel pixel at index n (outside the image): never labelled, never a neighbour
-    labels = np.append(np.where(cells.ravel(), basins.ravel(), -1), -1).astype(np.int32)
-    dist_ext = np.append(dist, np.iinfo(np.int64).max)
-    rank = np.full(n + 1, -1, dtype=np.int64)
-
-    order = np.argsort(dist, kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(dist))))
-    # wave 1 in Fiji's scan order: x (column) outer, y (row) inner
-    layer = order[bounds[1] : bounds[2]]
-    layer = layer[np.argsort((layer % width) * height + layer // width, kind="stable")]
-    for k in range(1, int(dist.max()) + 1):
-        if k > 1:
-            # each pixel joins the queue when its first neighbour of wave k-1 is taken off:
-            # order by (that neighbour's place in the queue, direction of the step)
-            layer = order[bounds[k] : bounds[k + 1]]
-            near = neighbours[:, layer]
-            key = np.where(dist_ext[near] == k - 1, rank[near] * 4 + _OPPOSITE, n * 4 + 4)
-            key = np.minimum(np.minimum(key[0], key[1]), np.minimum(key[2], key[3]))
-            layer = layer[np.argsort(key, kind="stable")]
-        place = np.arange(layer.size)
-        rank[layer] = place
-        near = neighbours[:, layer]
-        near_dist = dist_ext[near]
-        lower = near_dist < k  # earlier waves and the cells: labelled before any of this wave
-        same = (near_dist == k) & (rank[near] < place)  # this wave, taken off earlier
-        lower_labels = np.where(lower, labels[near], -1)
-        labels[layer] = _resolve(lower_labels)
-        cols = np.flatnonzero(same.any(axis=0))
-        if cols.size:
-            # neighbours of the same wave taken off earlier count too: relax to the fixed point
-            # (the dependencies point to earlier pixels only, so it is the sequential result)
-            sub, sub_near, sub_same = layer[cols], near[:, cols], same[:, cols]
-            sub_lower = lower_labels[:, cols]
-            current = labels[sub]
-            while True:
-                new = _resolve(np.where(sub_same, labels[sub_near], sub_lower))
-                if np.array_equal(new, current):
-                    break
-                labels[sub] = current = new
-    return labels[:n].reshape(height, width)
+    labels = np.where(cells, basins, -1).astype(np.int32).ravel()
+    _flood(labels, height, width)
+    return labels.reshape(height, width)
 
 
 def _contingency(truth_labels: np.ndarray, proposal_labels: np.ndarray):
