@@ -19,9 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from topobook.betti_matching import betti_matching_error, betti_matching_loss
-from topobook.data import PatchSampler, load_isbi, synthetic_em
-from topobook.unet import UNet
+from topobook.datasets.isbi2012 import load_isbi
+from topobook.datasets.synthetic import synthetic_em
+from topobook.topology.betti_matching import betti_matching_error, betti_matching_loss
+from topobook.training.patches import PatchSampler
+from topobook.training.unet import UNet
 
 LAM = 0.01
 

@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/build_scaling.py --runs 4 --epochs 20 --repeats 2
 
 Each measurement trains the runs from scratch into a fresh folder through
-:func:`topobook.jobs.run_jobs` (the path `make book` takes), so it includes starting the worker
-processes and evaluating each run on its evaluation slice. Prints the wall times and the
+:func:`topobook.training.jobs.run_jobs` (the path `make book` takes), so it includes starting the
+worker processes and evaluating each run on its evaluation slice. Prints the wall times and the
 speed-up; the goal on a 2-core machine is at least 1.8x. The numbers of the runs are checked to
 be identical for both worker counts.
 """
@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from topobook.jobs import run_jobs
-from topobook.train import TrainConfig
+from topobook.training.config import TrainConfig
+from topobook.training.jobs import run_jobs
 
 
 def configs(n_runs: int, epochs: int) -> list[TrainConfig]:

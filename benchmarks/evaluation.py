@@ -4,17 +4,18 @@
 
 What a run spends on persistence once it is trained, measured side by side in one run:
 
-1. :func:`topobook.evaluation.evaluate` on the 6 evaluation slices (512x512) of ISBI 2012 with a
-   realistic cell probability (the truth smoothed by a Gaussian of sigma 2 pixels, plus Gaussian
-   noise of sd 0.1, clipped to [0, 1]), with :data:`topobook.persistence.DEFAULT_BACKEND` set to
-   ``"gudhi"`` (before) and to ``"unionfind"`` (after). The script also counts the calls of
-   :func:`topobook.persistence.persistence_pairs` that the evaluation makes: its Betti errors
-   count components by labelling and its Betti matching error has its own union-find, so the
+1. :func:`topobook.metrics.evaluation.evaluate` on the 6 evaluation slices (512x512) of ISBI 2012
+with a realistic cell probability (the truth smoothed by a Gaussian of sigma 2 pixels, plus Gaussian
+   noise of sd 0.1, clipped to [0, 1]), with
+   :data:`topobook.topology.persistence.DEFAULT_BACKEND` set to ``"gudhi"`` (before) and to
+   ``"unionfind"`` (after). The script also counts the calls of
+   :func:`topobook.topology.persistence.persistence_pairs` that the evaluation makes: its Betti
+   errors count components by labelling and its Betti matching error has its own union-find, so the
    count is printed, not assumed;
 2. the persistence that a run does compute on whole slices: the superlevel diagrams (H0 + H1,
    cubical) of one 512x512 probability map, which training records at its diagram epochs
-   (``topobook.train``), and the Betti numbers of a whole binary slice by persistence
-   (:func:`topobook.persistence.betti_numbers`), with each backend.
+   (``topobook.training.run``), and the Betti numbers of a whole binary slice by persistence
+   (:func:`topobook.topology.persistence.betti_numbers`), with each backend.
 
 Medians of ``--repeats`` interleaved rounds, one thread.
 """
@@ -28,9 +29,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from topobook import persistence
-from topobook.data import DEFAULT_EVAL_SLICES, load_isbi
-from topobook.evaluation import evaluate
+from topobook.datasets.isbi2012 import DEFAULT_EVAL_SLICES, load_isbi
+from topobook.metrics.evaluation import evaluate
+from topobook.topology import persistence
 
 
 def realistic_probabilities(masks: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -43,8 +44,9 @@ def realistic_probabilities(masks: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 class CallCounter:
-    """Counts the calls of ``topobook.persistence.persistence_pairs`` made through any module
-    that looks it up on ``topobook.persistence`` (wraps it while the block runs)."""
+    """Counts the calls of ``topobook.topology.persistence.persistence_pairs`` made through any
+    module that looks it up on ``topobook.topology.persistence`` (wraps it while the block
+    runs)."""
 
     def __init__(self) -> None:
         self.calls = 0

@@ -5,25 +5,26 @@
 Real ISBI training slices at 512x512; the probability maps are the truth blurred (Gaussian,
 sigma 2), the same with smooth noise added (a map with false membranes and gaps), and, as a
 worst case, uniform noise (thousands of tiny components at every threshold). Prints, per map
-kind, the median seconds of :func:`topobook.metrics.isbi_scores` (all eleven thresholds) over
-``--repeats`` runs of every slice, the slowest slice's median, and the scores; then the same for
-:func:`topobook.metrics.cldice` of the map thresholded at 0.5. Goal: at most 1 s per slice.
+kind, the median seconds of :func:`topobook.metrics.isbi_challenge.isbi_scores` (all eleven
+thresholds) over ``--repeats`` runs of every slice, the slowest slice's median, and the scores;
+then the same for :func:`topobook.metrics.pixel.cldice` of the map thresholded at 0.5. Goal: at most
+1 s per slice.
 
-Then the stack scores :func:`topobook.metrics.isbi_stack_scores` of the first three slices
-(a stack of three, as Fiji scores a stack) on Fiji's 11-point grid and on the 99-point
+Then the stack scores :func:`topobook.metrics.isbi_challenge.isbi_stack_scores` of the first three
+slices (a stack of three, as Fiji scores a stack) on Fiji's 11-point grid and on the 99-point
 operating-point grid 0.01 ... 0.99, median seconds of ``--repeats`` runs, and how many
 thinnings the unchanged-binary-image rule saves.
 
 ``--conventions`` also prints the scores under other readings of the challenge's procedure than
-the one implemented (the one read in Fiji's source, see :mod:`topobook.isbi_challenge`): the
+the one implemented (the one read in Fiji's source, see :mod:`topobook.metrics.isbi_challenge`): the
 truth's borders thinned too, no thinning at all, and skimage's watershed lines instead of Fiji's
 flooding order; so the size of each choice can be seen on real slices.
 
-``--trivial`` scores the trivial predictors (:data:`topobook.evaluation.REFERENCES`) and two
+``--trivial`` scores the trivial predictors (:data:`topobook.metrics.evaluation.REFERENCES`) and two
 proxies of a network (the blurred truth with smooth noise; *proxies*, not trained networks) at
 the operating point chosen on validation slices 21-23, on evaluation slices 24-29
-(:func:`topobook.evaluation.evaluate_at_operating_point`), and the proxies and "all cell" at 0.5
-too, to see which trivial predictor wins which metric.
+(:func:`topobook.metrics.evaluation.evaluate_at_operating_point`), and the proxies and "all cell" at
+0.5 too, to see which trivial predictor wins which metric.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from topobook import data, evaluation, isbi_challenge, metrics
+from topobook.datasets import isbi2012
+from topobook.metrics import evaluation, isbi_challenge, pixel
 
 GOAL_S = 1.0
 
@@ -59,13 +61,15 @@ def _best(probability, truth, thin_truth=False, thin="fiji") -> tuple[float, flo
     p = probability.astype(np.float32).astype(np.float64)
     cells_truth = truth.astype(bool)
     truth_labels = (
-        metrics.thin_boundaries(cells_truth) if thin_truth else label(cells_truth, connectivity=1)
+        isbi_challenge.thin_boundaries(cells_truth)
+        if thin_truth
+        else label(cells_truth, connectivity=1)
     )
     best = [0.0, 0.0]
-    for threshold in metrics.ISBI_THRESHOLDS:
+    for threshold in isbi_challenge.ISBI_THRESHOLDS:
         cells = p > threshold
         if thin == "fiji":
-            proposal = metrics.thin_boundaries(cells)
+            proposal = isbi_challenge.thin_boundaries(cells)
         elif thin == "none":
             proposal = label(cells, connectivity=1)
         else:  # skimage's watershed lines (ties broken by its heap)
@@ -75,7 +79,7 @@ def _best(probability, truth, thin_truth=False, thin="fiji") -> tuple[float, flo
                 if markers.max()
                 else label(~cells, connectivity=1)
             )
-        scores = metrics.foreground_restricted_scores(truth_labels, proposal)
+        scores = isbi_challenge.foreground_restricted_scores(truth_labels, proposal)
         best = [max(best[0], scores["v_rand"]), max(best[1], np.nan_to_num(scores["v_info"]))]
     return best[0], best[1]
 
@@ -112,7 +116,7 @@ def stack_timing(masks, repeats: int) -> None:
     print(f"{'grid':>22s} {'median s':>9s} {'thinnings':>10s} {'V_rand':>8s} {'at':>6s}")
     for name, grid in grids.items():
         seconds = median_s(
-            lambda g=grid: metrics.isbi_stack_scores(probability, truths, g), repeats
+            lambda g=grid: isbi_challenge.isbi_stack_scores(probability, truths, g), repeats
         )
         calls = []
         original = isbi_challenge.thin_boundaries
@@ -123,7 +127,7 @@ def stack_timing(masks, repeats: int) -> None:
 
         isbi_challenge.thin_boundaries = counting
         try:
-            scores = metrics.isbi_stack_scores(probability, truths, grid)
+            scores = isbi_challenge.isbi_stack_scores(probability, truths, grid)
         finally:
             isbi_challenge.thin_boundaries = original
         n_thresholds = len(scores["thresholds"]) * len(truths)
@@ -136,8 +140,8 @@ def stack_timing(masks, repeats: int) -> None:
 def trivial_predictors() -> None:
     """Which trivial predictor wins which metric at the validation-chosen operating point."""
     val_slices, eval_slices = [21, 22, 23], list(range(24, 30))
-    val_images, val_masks = data.load_isbi(val_slices)
-    images, masks = data.load_isbi(eval_slices)
+    val_images, val_masks = isbi2012.load_isbi(val_slices)
+    images, masks = isbi2012.load_isbi(eval_slices)
 
     def proxy(truths, seed, noise):
         rng = np.random.default_rng(seed)
@@ -203,7 +207,7 @@ def main() -> None:
     parser.add_argument("--conventions", action="store_true")
     parser.add_argument("--trivial", action="store_true")
     args = parser.parse_args()
-    _, masks = data.load_isbi(args.slices)
+    _, masks = isbi2012.load_isbi(args.slices)
     print(
         f"{len(args.slices)} ISBI training slices {args.slices} at 512x512, {os.cpu_count()} "
         f"cores, median of {args.repeats} runs per slice\n"
@@ -216,11 +220,11 @@ def main() -> None:
     for i, truth in enumerate(masks):
         for kind, probability in probability_maps(truth, seed=i).items():
             seconds = median_s(
-                lambda p=probability, t=truth: metrics.isbi_scores(p, t), args.repeats
+                lambda p=probability, t=truth: isbi_challenge.isbi_scores(p, t), args.repeats
             )
-            scores = metrics.isbi_scores(probability, truth)
+            scores = isbi_challenge.isbi_scores(probability, truth)
             cl = median_s(
-                lambda p=probability, t=truth: metrics.cldice((p > 0.5).astype(np.uint8), t),
+                lambda p=probability, t=truth: pixel.cldice((p > 0.5).astype(np.uint8), t),
                 args.repeats,
             )
             per_kind.setdefault(kind, []).append((seconds, scores, cl))

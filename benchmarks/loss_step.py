@@ -10,11 +10,11 @@ One step = forward, loss, backward and Adam update of ``UNet(base_width=16, dept
 mini-batch of 64x64 ISBI 2012 training patches, one PyTorch thread: by default one patch and
 batch normalisation (the paper's recipe); ``--batch 8`` takes 8 patches and group normalisation
 (the book's stable recipe, whose L_topo is averaged over the crops). The losses are those of
-:data:`topobook.timing.LOSS_STEP_SETTINGS` (BCE alone; BCE + L_topo with lifetime matching on
+:data:`topobook.study.timing.LOSS_STEP_SETTINGS` (BCE alone; BCE + L_topo with lifetime matching on
 the cubical complex, the paper's text; the authors' notebook loss, with and without the
 emulated gradient bug; clDice with 3 and with 10 soft-skeleton iterations; Betti matching; the
 sorted-value control; Skeleton Recall). The measurement is
-:func:`topobook.timing.training_step_ms`, the same function chapter 6 calls: the losses take
+:func:`topobook.study.timing.training_step_ms`, the same function chapter 6 calls: the losses take
 turns on the same patches within each round, so machine noise hits all alike. Prints the median
 ms per step over ``--repeats`` rounds (after 2 warm-up rounds) and the ratio to BCE measured in
 the same run. On a machine shared with other jobs use ``--clock cpu`` (the CPU time of the
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import argparse
 
-from topobook.timing import LOSS_STEP_SETTINGS, training_step_ms
+from topobook.study.timing import LOSS_STEP_SETTINGS, training_step_ms
 
 TOPO = "BCE + L_topo (lifetime, cubical)"
 TOPO_GUDHI = "  the same, gudhi backend (before)"

@@ -21,7 +21,7 @@ ratios measured together mean something):
 4. a batch of 8 crops in one layer call: one after another vs parallel threads (the numba
    kernels release the GIL), with the union-find backend (its default is serial: see table 4);
 5. the topological term of a mini-batch of 8 64x64 crops (the stable recipe's batch), forward
-   and backward (:func:`topobook.timing.batch_term_ms`): the union-find crop after crop (what
+   and backward (:func:`topobook.study.timing.batch_term_ms`): the union-find crop after crop (what
    training does) against the whole batch in one numba call over ``prange`` threads, with one
    thread and with every core; wall time and the CPU time of the whole process (the threads'
    cost to the other jobs). Run last: numba's thread pool, once started, stays;
@@ -42,14 +42,14 @@ import time
 
 import torch
 
-from topobook.timing import batch_term_ms, layer_step_ms, persistence_backend_ms
+from topobook.study.timing import batch_term_ms, layer_step_ms, persistence_backend_ms
 
 GOALS = {64: 5.0, 512: 8.0}  # required speed-up over gudhi's plain cubical persistence
 LAYER_GOAL_MS = 1.0  # PersistenceLayer forward + backward at 64x64
 
 FIRST_CALL = (
     "import time; t = time.perf_counter(); import numpy as np; "
-    "from topobook.persistence import persistence_pairs; "
+    "from topobook.topology.persistence import persistence_pairs; "
     "persistence_pairs(np.random.default_rng(0).random((64, 64)), True); "
     "print(time.perf_counter() - t)"
 )

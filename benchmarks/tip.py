@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from topobook import data, tip
+from topobook import tip
+from topobook.datasets import isbi2012
 
 SETTINGS = {
     "noise, w1, b1": dict(noise=0.01, window_size=1, border_width=1),
@@ -39,7 +40,7 @@ def run(args) -> float:
 
 
 def main() -> None:
-    images, _ = data.load_isbi(range(30))
+    images, _ = isbi2012.load_isbi(range(30))
     workers = os.cpu_count() or 1
     print(f"30 slices of 512x512, {workers} cores\n")
     print(

@@ -15,9 +15,10 @@ import time
 import numpy as np
 import torch
 
-from topobook.data import PatchSampler, synthetic_em
-from topobook.losses import LAMBDA_PAPER, combined_loss
-from topobook.unet import UNet
+from topobook.datasets.synthetic import synthetic_em
+from topobook.losses.topological import LAMBDA_PAPER, combined_loss
+from topobook.training.patches import PatchSampler
+from topobook.training.unet import UNet
 
 
 def main() -> None:

@@ -7,8 +7,8 @@
 
 Pages, their parameters and the profiles are in book/profiles.yml. First every training run that
 a page asks for (strategy x seed, from the page's parameters) is run as an independent job
-(:func:`topobook.jobs.run_jobs`: one progress bar, a line per finished run; finished runs are
-reused, interrupted ones resume); then the pages are executed and find their runs finished. The
+(:func:`topobook.training.jobs.run_jobs`: one progress bar, a line per finished run; finished runs
+are reused, interrupted ones resume); then the pages are executed and find their runs finished. The
 executed notebooks and the HTML go to ``build/<profile>/`` and training results to
 ``results/<profile>/`` (never into the sources, which stay without outputs). Any error in a
 notebook, and any Sphinx warning, fails the build.
@@ -169,24 +169,18 @@ def training_jobs(pages: list[dict]) -> list[tuple[Path, object]]:
     ``arms``, ``seeds`` and ``results_dir`` (chapter 8, whose runs after its λ sweep appear once
     the sweep is finished: call again after training), and chapter 7's (``pilot_seeds`` and
     ``results_dir``: the λ pilot and the pre-registered study)."""
-    from topobook.confirmatory import chapter_runs as confirmatory_runs
-    from topobook.topomortar_training import topomortar_runs
-    from topobook.train import page_runs
+    from topobook.study import chapter4, confirmatory, topomortar_study
 
+    planners = (chapter4, topomortar_study, confirmatory)  # the first whose parameters match
     jobs = {}
     for page in pages:
         names = _parameter_names(page["source"])
-        if {"strategy", "seeds", "results_dir"} <= names:
-            runs_of = page_runs
-        elif {"arms", "seeds", "results_dir"} <= names:
-            runs_of = topomortar_runs
-        elif {"pilot_seeds", "results_dir"} <= names:
-            runs_of = confirmatory_runs
-        else:
+        planner = next((p for p in planners if set(p.PAGE_PARAMETERS) <= names), None)
+        if planner is None:
             continue
         values = {**default_parameters(page["source"]), **page["parameters"]}
         values["results_dir"] = (NOTEBOOKS / values["results_dir"]).resolve()  # cwd of a page
-        for out_dir, config in runs_of(values):
+        for out_dir, config in planner.chapter_runs(values):
             if out_dir in jobs and jobs[out_dir] != config:
                 raise SystemExit(f"two pages train different runs into {out_dir}")
             jobs[out_dir] = config
@@ -352,30 +346,40 @@ def add_alt_text(notebook: dict) -> int:
 
 
 def api_page(header: str) -> str:
-    """The API page: ``header`` (book/api.md), then one section per public module of the
-    package, found by importing it (every ``topobook.<name>`` whose name has no leading
-    underscore), each documented by autodoc from its docstrings."""
+    """The API page: ``header`` (book/api.md), then one section per sub-package and per
+    top-level module of the package, each sub-package's modules under it, found by walking the
+    package (every ``topobook.<name>`` and ``topobook.<package>.<name>`` whose name has no
+    leading underscore), each documented by autodoc from its docstrings."""
     import topobook
 
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(topobook.__path__) if not m.name.startswith("_")
-    )
     out = [header.rstrip(), ""]
-    for name in names:
-        module = importlib.import_module(f"topobook.{name}")
-        summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        if not summary:
-            raise SystemExit(f"topobook.{name} has no module docstring: the API page needs one")
-        out += [
-            f"## `topobook.{name}`",
-            "",
-            "```{eval-rst}",
-            f".. automodule:: topobook.{name}",
-            "   :members:",
-            "```",
-            "",
-        ]
+    for info in sorted(pkgutil.iter_modules(topobook.__path__), key=lambda m: (m.ispkg, m.name)):
+        if info.name.startswith("_"):
+            continue
+        name = f"topobook.{info.name}"
+        out += _api_section(name, "##")
+        if info.ispkg:
+            package = importlib.import_module(name)
+            for sub in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                if not sub.name.startswith("_"):
+                    out += _api_section(f"{name}.{sub.name}", "###")
     return "\n".join(out)
+
+
+def _api_section(name: str, level: str) -> list[str]:
+    module = importlib.import_module(name)
+    summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    if not summary:
+        raise SystemExit(f"{name} has no module docstring: the API page needs one")
+    return [
+        f"{level} `{name}`",
+        "",
+        "```{eval-rst}",
+        f".. automodule:: {name}",
+        "   :members:",
+        "```",
+        "",
+    ]
 
 
 def configure(src: Path, repository_url: str | None) -> None:
@@ -405,10 +409,11 @@ def hero_figure(path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from topobook import data, plotting
+    from topobook import plotting
+    from topobook.datasets import isbi2012
 
     plotting.use_book_style(retina=False)
-    images, masks = data.load_isbi([0])
+    images, masks = isbi2012.load_isbi([0])
     figure = plotting.overview_figure(images[0][160:288, 160:288], masks[0][160:288, 160:288])
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=200, bbox_inches="tight")
@@ -501,7 +506,7 @@ def execute(page: dict, out_dir: Path) -> float:
 
 
 def main() -> int:
-    from topobook.jobs import SCHEDULER_VARIABLE, default_workers, run_jobs
+    from topobook.training.jobs import SCHEDULER_VARIABLE, default_workers, run_jobs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", help="parameter set from book/profiles.yml")

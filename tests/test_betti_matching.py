@@ -1,4 +1,4 @@
-"""Tests of topobook.betti_matching against independent oracles.
+"""Tests of topobook.topology.betti_matching against independent oracles.
 
 The main oracle is a textbook Z/2 boundary-matrix reduction of the explicit V-construction
 complex (cells, faces and the reference's total order written out here): the barcodes of the
@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from topobook.betti_matching import (
+from topobook.topology.betti_matching import (
     _cells_sublevel,
     _grid,
     betti_matching,
     betti_matching_error,
     betti_matching_loss,
 )
-from topobook.persistence import betti_numbers, diagrams
+from topobook.topology.persistence import betti_numbers, diagrams
 
 # ---------------------------------------------------------------------------------------------
 # oracle: image persistence by ranks of explicit chain maps

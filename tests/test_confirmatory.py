@@ -10,8 +10,8 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from topobook import confirmatory as cs
-from topobook import stats
+from topobook.study import confirmatory as cs
+from topobook.study import stats
 
 
 def test_folds_have_guard_bands_and_disjoint_parts():

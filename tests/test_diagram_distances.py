@@ -1,4 +1,4 @@
-"""The Wasserstein-2 matching and loss of topobook.diagram_distances.
+"""The Wasserstein-2 matching and loss of topobook.losses.diagram_distances.
 
 Oracles: a brute-force search over every partial matching of tiny diagrams; a hand-worked
 example; gudhi.wasserstein (if POT is installed); central finite differences of the loss.
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from topobook.diagram_distances import (
+from topobook.losses.diagram_distances import (
     wasserstein2_squared,
     wasserstein_loss,
     wasserstein_matching,
 )
-from topobook.losses import numerical_gradient, topological_loss
+from topobook.losses.topological import numerical_gradient, topological_loss
 
 
 def brute_force_w2_squared(pred: np.ndarray, true: np.ndarray) -> float:

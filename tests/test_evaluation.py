@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from topobook import data, evaluation, metrics
+from topobook.datasets import isbi2012
+from topobook.metrics import evaluation, isbi_challenge, pixel
 
 
 @pytest.fixture(scope="module")
 def slice_29():
-    images, masks = data.load_isbi([29])
+    images, masks = isbi2012.load_isbi([29])
     return images, masks
 
 
@@ -43,16 +44,16 @@ def test_trivial_predictors_score_what_their_definitions_say(slice_29):
     assert all_cell["v_rand"] < 0.5
     # the paper's Betti error counts membrane pieces only: a prediction without any membrane
     # gets the truth's count as its error, no more
-    paper = metrics.betti_error(np.ones_like(truth), truth, "paper", seed=29)
+    paper = pixel.betti_error(np.ones_like(truth), truth, "paper", seed=29)
     assert all_cell["betti_paper"] == pytest.approx(paper)
 
 
 def test_raw_threshold_is_chosen_on_the_slices_given():
-    images, masks = data.load_isbi([21, 22, 23])
+    images, masks = isbi2012.load_isbi([21, 22, 23])
     t = evaluation.choose_raw_threshold(images, masks)
     assert 0 < t < 1
     def accuracy(s):
-        return np.mean([metrics.pixel_metrics((im > s).astype(np.uint8), m)["accuracy"]
+        return np.mean([pixel.pixel_metrics((im > s).astype(np.uint8), m)["accuracy"]
                         for im, m in zip(images, masks, strict=True)])
 
     assert accuracy(t) >= max(accuracy(t - 0.05), accuracy(t + 0.05), accuracy(0.0))
@@ -106,15 +107,15 @@ def test_score_at_threshold_reads_every_metric_at_that_threshold(slice_29):
     row = result["per_slice"][0]
     pred = (probability.astype(np.float64) > 0.63).astype(np.uint8)
     truth = masks[0]
-    assert row["dice"] == metrics.pixel_metrics(pred, truth)["dice"]
-    assert row["cldice"] == metrics.cldice(pred, truth)
-    tiles = metrics.tiled_positions(truth.shape, 64)
+    assert row["dice"] == pixel.pixel_metrics(pred, truth)["dice"]
+    assert row["cldice"] == pixel.cldice(pred, truth)
+    tiles = pixel.tiled_positions(truth.shape, 64)
     assert len(tiles) == 64 and len(set(tiles)) == 64
-    assert row["betti_8conn"] == metrics.betti_error(pred, truth, positions=tiles)
-    from topobook.betti_matching import betti_matching_error
+    assert row["betti_8conn"] == pixel.betti_error(pred, truth, positions=tiles)
+    from topobook.topology.betti_matching import betti_matching_error
 
     assert row["betti_matching"] == betti_matching_error(pred, truth)["betti_matching_error"]
-    curve = metrics.isbi_stack_scores(probability, truth, [0.5, 0.63])
+    curve = isbi_challenge.isbi_stack_scores(probability, truth, [0.5, 0.63])
     assert row["v_rand"] == curve["v_rand_curve"][1] and row["v_info"] == curve["v_info_curve"][1]
     assert row["membrane_fraction"] == pytest.approx(1 - pred.mean())
     assert row["membrane_fraction_truth"] == pytest.approx(1 - truth.mean())
@@ -135,7 +136,8 @@ def test_evaluate_at_operating_point_chooses_on_validation_only():
     assert result["mean"]["membrane_fraction"] == 0.0
     assert result["mean"]["membrane_fraction_truth"] == pytest.approx(1 / 9)
     oracle = result["evaluation_oracle"]
-    assert oracle["v_rand"] == 1.0 and oracle["threshold_v_rand"] == metrics.ISBI_THRESHOLDS[6]
+    assert oracle["v_rand"] == 1.0
+    assert oracle["threshold_v_rand"] == isbi_challenge.ISBI_THRESHOLDS[6]
     assert [r["slice"] for r in result["per_slice"]] == [4, 5, 6]
     json.dumps(result)
 
@@ -169,7 +171,7 @@ def test_operating_point_bad_input_raises():
     with pytest.raises(ValueError, match="non-empty"):
         evaluation.choose_threshold(p, m, [])
     with pytest.raises(ValueError, match="fit"):
-        metrics.tiled_positions((32, 32), 64)
+        pixel.tiled_positions((32, 32), 64)
 
 
 def test_choose_threshold_by_another_metric():
@@ -180,7 +182,7 @@ def test_choose_threshold_by_another_metric():
         assert choice["threshold"] == 0.31 and choice["metric"] == metric
     choice = evaluation.choose_threshold(probabilities, masks, grid, "dice", betti_window=3)
     pred = (probabilities.astype(np.float64) > 0.1).astype(np.uint8)
-    assert choice["curve"][0] == pytest.approx(metrics.pixel_metrics(pred[0], masks[0])["dice"])
+    assert choice["curve"][0] == pytest.approx(pixel.pixel_metrics(pred[0], masks[0])["dice"])
     assert choice["curve"][-1] == 0.0  # nothing above 0.81: no cell predicted
     with pytest.raises(ValueError, match="metric"):
         evaluation.choose_threshold(probabilities, masks, grid, "v_info")

@@ -7,8 +7,8 @@ import pytest
 from scipy import ndimage
 from skimage.measure import label
 
-from topobook import isbi_challenge, metrics
-from topobook.isbi_challenge import (
+from topobook.metrics import isbi_challenge
+from topobook.metrics.isbi_challenge import (
     ISBI_THRESHOLDS,
     foreground_restricted_scores,
     isbi_scores,
@@ -69,7 +69,7 @@ def test_stack_scores_match_brute_force(seed, thresholds):
 def test_stack_curve_is_the_mean_of_the_one_slice_curves():
     probability, truth = random_stack(7)
     stack = isbi_stack_scores(probability, truth)
-    slices = [metrics._isbi_curve(p, t) for p, t in zip(probability, truth, strict=True)]
+    slices = [isbi_challenge._isbi_curve(p, t) for p, t in zip(probability, truth, strict=True)]
     mean = np.mean([[row["v_rand"] for row in curve] for curve in slices], axis=0)
     np.testing.assert_allclose(stack["v_rand_curve"], mean, rtol=1e-12)
     # the stack's maximum is at most the mean of the slices' own maxima (the old oracle reading)
@@ -121,9 +121,9 @@ def test_threshold_one_empties_the_truth_too():
 
 
 def test_one_slice_stack_equals_isbi_scores():
-    from topobook import data
+    from topobook.datasets import isbi2012
 
-    _, masks = data.load_isbi([3])
+    _, masks = isbi2012.load_isbi([3])
     truth = masks[0]
     probability = np.clip(ndimage.gaussian_filter(truth.astype(float), 2.0)
                           + 0.3 * ndimage.gaussian_filter(
@@ -172,9 +172,3 @@ def test_unchanged_binary_images_are_thinned_once(monkeypatch):
 def test_stack_bad_input_raises(probability, truth, thresholds, message):
     with pytest.raises(ValueError, match=message):
         isbi_stack_scores(probability, truth, thresholds)
-
-
-def test_metrics_reexports_the_isbi_challenge():
-    for name in ("isbi_scores", "isbi_stack_scores", "isbi_slice_curves", "thin_boundaries",
-                 "foreground_restricted_scores", "ISBI_THRESHOLDS"):
-        assert getattr(metrics, name) is getattr(isbi_challenge, name)

@@ -5,8 +5,8 @@ import json
 import pytest
 from test_train import TINY  # the tiny runs of the training tests
 
-from topobook.jobs import run_jobs
-from topobook.train import TrainConfig
+from topobook.training.config import TrainConfig
+from topobook.training.jobs import run_jobs
 
 
 def _numbers(path):

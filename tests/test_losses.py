@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from topobook.losses import (
+from topobook.losses.topological import (
     LAMBDA_NOTEBOOK,
     LAMBDA_PAPER,
     cldice_loss,
@@ -10,7 +10,7 @@ from topobook.losses import (
     sorted_value_loss,
     topological_loss,
 )
-from topobook.persistence import COMPLEXES, diagrams
+from topobook.topology.persistence import COMPLEXES, diagrams
 
 
 def hand_example():
@@ -238,8 +238,8 @@ def test_unknown_options_raise():
 def test_fast_lifetime_path_equals_the_diagram_loss(complex, superlevel, dims):
     # topological_loss takes a shortcut for lifetime matching against binary targets; it must
     # give the value and the gradient of diagram_loss on the diagrams, ties included
-    from topobook.losses import _target_diagrams, diagram_loss
-    from topobook.persistence import PersistenceLayer
+    from topobook.losses.topological import _target_diagrams, diagram_loss
+    from topobook.topology.persistence import PersistenceLayer
 
     rng = np.random.default_rng(len(dims) + 2 * superlevel)
     layer = PersistenceLayer(superlevel, complex, max(dims))
@@ -283,8 +283,8 @@ def test_fast_lifetime_path_is_bitwise_the_same_on_either_backend(complex, super
     # merge sort; the gudhi branch takes the bars persistence_pairs sorted and lets the same
     # merge sort apply _sort_index's keys. Same bars in the same order: the same value and
     # gradient to the last bit, whether the batch's union-find runs crop by crop or in one call.
-    from topobook.losses import _lifetime_losses_binary_target, _persistence_layer
-    from topobook.persistence import binary_bar_counts
+    from topobook.losses.topological import _lifetime_losses_binary_target, _persistence_layer
+    from topobook.topology.persistence import binary_bar_counts
 
     rng = np.random.default_rng(21 + superlevel)
     for trial in range(12):
@@ -311,7 +311,7 @@ def test_fast_lifetime_path_is_bitwise_the_same_on_either_backend(complex, super
 def test_training_loss_checks_once_and_gives_the_same_bits():
     # training_loss hands sigmoid(logits) to the loss without checking it again; the term and
     # its gradient are those of the public topological_loss, bit for bit
-    from topobook.losses import training_loss
+    from topobook.losses.topological import training_loss
 
     rng = np.random.default_rng(23)
     for trial in range(16):

@@ -7,7 +7,7 @@ import torch
 from oracles import top_cubical_diagrams
 from scipy import ndimage
 
-from topobook.losses import (
+from topobook.losses.topological import (
     CLDICE_SMOOTH,
     LAMBDA_NOTEBOOK,
     LAMBDA_PAPER,
@@ -355,7 +355,7 @@ def test_training_loss_lam_zero_skips_the_term():
 
 
 def test_training_loss_with_betti_matching():
-    from topobook.betti_matching import betti_matching_loss
+    from topobook.topology.betti_matching import betti_matching_loss
 
     x, g = logits_and_target()
     parts = training_loss(x, g, "betti_matching", 0.25)

@@ -1,4 +1,4 @@
-"""The machine record of every run (topobook.machine)."""
+"""The machine record of every run (topobook.training.machine)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import torch
 
-from topobook.machine import THREAD_VARIABLES, cpu_model, machine_key, machine_record
+from topobook.training.machine import THREAD_VARIABLES, cpu_model, machine_key, machine_record
 
 
 def test_cpu_model_reads_the_first_model_name(tmp_path):

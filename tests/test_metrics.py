@@ -5,18 +5,20 @@ import pytest
 from scipy import ndimage
 from skimage.measure import label
 
-from topobook.metrics import (
+from topobook.metrics.isbi_challenge import (
     ISBI_THRESHOLDS,
     _isbi_curve,
-    betti_error,
-    cldice,
     foreground_restricted_scores,
     isbi_scores,
+    thin_boundaries,
+)
+from topobook.metrics.pixel import (
+    betti_error,
+    cldice,
     mean_interval,
     paper_positions,
     pixel_metrics,
     random_positions,
-    thin_boundaries,
 )
 
 
@@ -428,9 +430,9 @@ def test_isbi_scores_all_membrane_scores_like_all_cell():
 
 
 def test_isbi_on_a_real_slice():
-    from topobook import data
+    from topobook.datasets import isbi2012
 
-    _, masks = data.load_isbi([0])
+    _, masks = isbi2012.load_isbi([0])
     truth = masks[0]
     # clipped: the filter's rounding can leave 1 + 2^-52 on some CPUs (seen on an AVX2 machine)
     probability = np.clip(ndimage.gaussian_filter(truth.astype(float), 2.0), 0.0, 1.0)
@@ -452,8 +454,8 @@ def test_fast_betti_counts_equal_persistence_and_ripser(seed):
     ripser's lower_star_img for the paper's variant, betti_numbers for the standard one."""
     from ripser import lower_star_img
 
-    from topobook.metrics import _betti_by_labels, _finite_h0_bars_lower_star
-    from topobook.persistence import betti_numbers
+    from topobook.metrics.pixel import _betti_by_labels, _finite_h0_bars_lower_star
+    from topobook.topology.persistence import betti_numbers
 
     rng = np.random.default_rng(seed)
     for density in (0.2, 0.5, 0.8, 1.0, 0.0):

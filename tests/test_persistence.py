@@ -5,7 +5,7 @@ from oracles import ORACLES, sorted_rows
 from ripser import lower_star_img
 from scipy import ndimage
 
-from topobook.persistence import (
+from topobook.topology.persistence import (
     COMPLEXES,
     CONNECTIVITY,
     PersistenceLayer,
@@ -231,7 +231,7 @@ def test_rank_path_agrees_with_gudhi_generators(complex):
 
 
 def test_binary_diagrams_equal_persistence():
-    from topobook.persistence import binary_diagrams
+    from topobook.topology.persistence import binary_diagrams
 
     rng = np.random.default_rng(12)
     masks = [(rng.random((15, 18)) > p).astype(np.uint8) for p in (0.3, 0.5, 0.7)]

@@ -6,15 +6,15 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from topobook.losses import TOPO_LOSSES, training_loss
-from topobook.losses import skeleton_recall_loss as reexported
-from topobook.skeleton_recall import (
+from topobook.losses.skeleton_recall import (
     SKELETON_RECALL_SMOOTH,
     skeleton_recall,
     skeleton_recall_loss,
     tubed_skeleton,
 )
-from topobook.timing import LOSS_STEP_SETTINGS
+from topobook.losses.skeleton_recall import skeleton_recall_loss as reexported
+from topobook.losses.topological import TOPO_LOSSES, training_loss
+from topobook.study.timing import LOSS_STEP_SETTINGS
 
 S = SKELETON_RECALL_SMOOTH
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from topobook import stats
+from topobook.study import stats
 
 
 def test_sign_flip_test_by_hand():

@@ -1,4 +1,4 @@
-"""The book's number formats (topobook.tables), checked on hand-worked values."""
+"""The book's number formats (topobook.study.tables), checked on hand-worked values."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from topobook import tables
+from topobook.study import tables
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_short_labels_and_one_header_row():
 
 
 def _operating_point(v_rand=0.9, threshold=0.63):
-    from topobook.evaluation import OPERATING_POINT_METRICS
+    from topobook.metrics.evaluation import OPERATING_POINT_METRICS
 
     mean = {m: 0.5 for m in OPERATING_POINT_METRICS}
     mean.update(v_rand=v_rand, membrane_fraction=0.21, membrane_fraction_truth=0.196)

@@ -1,13 +1,14 @@
-"""topobook.timing.training_step_ms: what it returns and what it refuses (no timing asserts)."""
+"""topobook.study.timing.training_step_ms: what it returns and what it refuses (no timing
+asserts)."""
 
 import math
 
 import pytest
 import torch
 
-from topobook.data import synthetic_em
-from topobook.losses import TOPO_LOSSES
-from topobook.timing import LOSS_STEP_SETTINGS, training_step_ms
+from topobook.datasets.synthetic import synthetic_em
+from topobook.losses.topological import TOPO_LOSSES
+from topobook.study.timing import LOSS_STEP_SETTINGS, training_step_ms
 
 TINY = dict(repeats=1, warmup=0, width=2, depth=1, patch_size=16)
 
@@ -91,7 +92,7 @@ def test_a_batch_of_crops_with_group_norm_and_every_clock(em):
 
 
 def test_batch_term_ms_reports_each_case():
-    from topobook.timing import batch_term_ms
+    from topobook.study.timing import batch_term_ms
 
     rows = batch_term_ms(batch=3, size=12, repeats=1, threads=(1,))
     assert list(rows) == ["serial", "one call, 1 thread(s)"]

@@ -4,7 +4,7 @@ from ripser import lower_star_img
 from scipy import ndimage
 
 from topobook import tip
-from topobook.persistence import persistence_pairs
+from topobook.topology.persistence import persistence_pairs
 
 
 def blobs(centres, depths, size=64, radius=4.0, noise=0.01, seed=0):

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from topobook import data, datafiles, topomortar_data
-from topobook.topomortar_metrics import (
+from topobook.datasets import datafiles, topomortar
+from topobook.metrics.topomortar_metrics import (
     BOOK_SCORE_KEYS,
     SCORE_KEYS,
     mortar_betti_numbers,
@@ -23,7 +23,7 @@ COMMIT = "f709b3c72f4f24f68239281292f854918707f95f"
 
 @pytest.fixture(scope="module")
 def test_set():
-    return data.load_topomortar("test")
+    return topomortar.load_topomortar("test")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,7 +31,7 @@ def test_set():
 
 
 def test_registry_holds_the_shared_checksums_and_urls_are_pinned():
-    registry = topomortar_data.topomortar_registry()
+    registry = topomortar.topomortar_registry()
     pngs = {k: v for k, v in registry.items() if k.endswith(".png")}
     assert len(pngs) == 240  # 120 images and 120 labels
     assert sum(k.startswith("published_results/") for k in registry) == 160  # 2 x 8 x 10
@@ -43,14 +43,15 @@ def test_registry_holds_the_shared_checksums_and_urls_are_pinned():
         }
         assert pngs == shared
     base = f"https://raw.githubusercontent.com/jmlipman/TopoMortar/{COMMIT}/"
-    url = data.TOPOMORTAR_SOURCE.url
+    url = topomortar.TOPOMORTAR_SOURCE.url
     assert url("train/images/001.png") == base + "dataset/train/images/001.png"
-    assert data.TOPOMORTAR_SOURCE.url("splits_small.yaml") == base + "dataset/splits_small.yaml"
+    small = topomortar.TOPOMORTAR_SOURCE.url("splits_small.yaml")
+    assert small == base + "dataset/splits_small.yaml"
     assert (
-        data.TOPOMORTAR_SOURCE.url("published_results/supervised/accurate/large/TopoLoss/3.csv")
+        topomortar.TOPOMORTAR_SOURCE.url("published_results/supervised/accurate/large/TopoLoss/3.csv")
         == base + "results/supervised/accurate/large/TopoLoss/3.csv"
     )
-    pooch_fetcher = datafiles.fetcher(data.TOPOMORTAR_SOURCE)  # what a download would use
+    pooch_fetcher = datafiles.fetcher(topomortar.TOPOMORTAR_SOURCE)  # what a download would use
     for name, digest in registry.items():  # every URL well formed, every hash given (no download)
         address = pooch_fetcher.get_url(name)
         assert address == url(name)
@@ -73,13 +74,13 @@ def test_load_conventions(test_set):
     red, blue = images[:, 0], images[:, 2]
     assert red[masks == 0].mean() > blue[masks == 0].mean()
     # the mask is the label file's 255 pixels
-    label = np.asarray(Image.open(data.topomortar_file("test/accurate/071.png")))
+    label = np.asarray(Image.open(topomortar.topomortar_file("test/accurate/071.png")))
     assert np.array_equal(masks[0], (label == 255).astype(np.uint8))
 
 
 def test_splits_sizes_and_ids():
-    large = {s: data.topomortar_ids(s, "large") for s in ("train", "val", "test")}
-    small = {s: data.topomortar_ids(s, "small") for s in ("train", "val", "test")}
+    large = {s: topomortar.topomortar_ids(s, "large") for s in ("train", "val", "test")}
+    small = {s: topomortar.topomortar_ids(s, "small") for s in ("train", "val", "test")}
     assert [len(large[s]) for s in ("train", "val", "test")] == [50, 20, 50]
     assert [len(small[s]) for s in ("train", "val", "test")] == [10, 20, 50]
     assert sorted(large["train"]) == [f"{i:03d}" for i in range(1, 51)]
@@ -88,27 +89,27 @@ def test_splits_sizes_and_ids():
     assert large["train"][:3] == ("036", "048", "009")  # the authors' file order
     assert set(small["train"]) < set(large["train"])
     assert small["val"] == large["val"] and small["test"] == large["test"]
-    loaded = data.load_topomortar("train", size="small")
+    loaded = topomortar.load_topomortar("train", size="small")
     assert loaded.ids == small["train"] and loaded.images.shape[0] == 10
     with pytest.raises(ValueError, match="split must be one of"):
-        data.topomortar_ids("test_ood")
+        topomortar.topomortar_ids("test_ood")
     yaml = pytest.importorskip("yaml")  # the split files are read without it; check against it
     for size, filename in (("large", "splits.yaml"), ("small", "splits_small.yaml")):
-        reference = yaml.safe_load(data.topomortar_file(filename).read_text())[1]
-        read = topomortar_data._split_paths(size)
+        reference = yaml.safe_load(topomortar.topomortar_file(filename).read_text())[1]
+        read = topomortar._split_paths(size)
         assert {k: list(v) for k, v in read.items()} == reference
     with pytest.raises(ValueError, match="size must be one of"):
-        data.topomortar_ids("train", "medium")
+        topomortar.topomortar_ids("train", "medium")
 
 
 def test_out_of_distribution_images_are_refused_clearly():
     with pytest.raises(ValueError, match=r"200 is an out-of-distribution test image .*colors"):
-        data.load_topomortar(split=None, ids=["200"])
+        topomortar.load_topomortar(split=None, ids=["200"])
     with pytest.raises(ValueError, match="not a TopoMortar image id"):
-        data.load_topomortar(split=None, ids=["999"])
+        topomortar.load_topomortar(split=None, ids=["999"])
     with pytest.raises(ValueError, match="either a split or ids"):
-        data.load_topomortar("test", ids=["071"])
-    one = data.load_topomortar(split=None, ids=["051", "071"])
+        topomortar.load_topomortar("test", ids=["071"])
+    one = topomortar.load_topomortar(split=None, ids=["051", "071"])
     assert one.ids == ("051", "071") and one.masks.shape == (2, 512, 512)
 
 
@@ -116,22 +117,23 @@ def _copy_layout(tmp_path, names):
     for name in names:
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(data.topomortar_file(name), target)
+        shutil.copy(topomortar.topomortar_file(name), target)
 
 
 def test_environment_variable_wins_and_corruption_is_named(tmp_path, monkeypatch):
     names = ["dataset_types.txt", "splits.yaml", "test/images/071.png", "test/accurate/071.png"]
     _copy_layout(tmp_path, names)
     monkeypatch.setenv("TOPOBOOK_TOPOMORTAR", str(tmp_path))
-    assert data.topomortar_file("test/accurate/071.png") == tmp_path / "test/accurate/071.png"
+    assert topomortar.topomortar_file("test/accurate/071.png") == tmp_path / "test/accurate/071.png"
     target = tmp_path / "test/accurate/071.png"
     target.write_bytes(target.read_bytes()[:-10] + b"corrupted!")
-    with pytest.raises(data.DataFileError, match=r"test/accurate/071\.png is corrupted.*Delete"):
-        data.load_topomortar(split=None, ids=["071"])
-    with pytest.raises(data.DataFileError, match=r"TOPOMORTAR=.* has no file test/images/072"):
-        data.topomortar_file("test/images/072.png")
+    corrupted = r"test/accurate/071\.png is corrupted.*Delete"
+    with pytest.raises(datafiles.DataFileError, match=corrupted):
+        topomortar.load_topomortar(split=None, ids=["071"])
+    with pytest.raises(datafiles.DataFileError, match=r"TOPOMORTAR=.* has no file test/images/072"):
+        topomortar.topomortar_file("test/images/072.png")
     with pytest.raises(KeyError, match="not a file of TopoMortar"):
-        data.topomortar_file("test/images/200.png")
+        topomortar.topomortar_file("test/images/200.png")
 
 
 def test_download_path_uses_pinned_urls_and_hashes(tmp_path, monkeypatch):
@@ -141,8 +143,8 @@ def test_download_path_uses_pinned_urls_and_hashes(tmp_path, monkeypatch):
     monkeypatch.delenv("TOPOBOOK_TOPOMORTAR", raising=False)
     monkeypatch.setattr(datafiles, "SHARED_ROOT", tmp_path / "absent")
     name = "val/images/051.png"
-    with pytest.raises(data.DataFileError, match="not available locally"):
-        data.topomortar_file(name, download=False)
+    with pytest.raises(datafiles.DataFileError, match="not available locally"):
+        topomortar.topomortar_file(name, download=False)
     seen = {}
 
     class FakeFetcher:
@@ -155,21 +157,22 @@ def test_download_path_uses_pinned_urls_and_hashes(tmp_path, monkeypatch):
         return FakeFetcher()
 
     monkeypatch.setattr(pooch, "create", fake_create)
-    with pytest.raises(data.DataFileError, match=r"TopoMortar file val/images/051.png does not"):
-        data.topomortar_file(name)
+    missing = r"TopoMortar file val/images/051.png does not"
+    with pytest.raises(datafiles.DataFileError, match=missing):
+        topomortar.topomortar_file(name)
     assert seen["name"] == name
     assert seen["urls"][name].endswith(f"TopoMortar/{COMMIT}/dataset/val/images/051.png")
-    assert seen["registry"][name] == "sha256:" + topomortar_data.topomortar_registry()[name]
+    assert seen["registry"][name] == "sha256:" + topomortar.topomortar_registry()[name]
     assert str(seen["path"]).endswith("topomortar")
 
 
 def test_published_results_are_tidy():
-    results = data.load_published_results("large")
+    results = topomortar.load_published_results("large")
     assert list(results.columns) == [
         "training_set", "loss", "seed", "id", "in_distribution", *SCORE_KEYS, "hd95"
     ]
-    assert sorted(results["loss"].unique()) == sorted(topomortar_data.PUBLISHED_LOSSES)
-    assert len(topomortar_data.PUBLISHED_LOSSES) == 8
+    assert sorted(results["loss"].unique()) == sorted(topomortar.PUBLISHED_LOSSES)
+    assert len(topomortar.PUBLISHED_LOSSES) == 8
     counts = results.groupby(["loss", "seed"]).size()
     assert len(counts) == 80 and (counts == 50).all()  # 8 losses x 10 seeds, 50 images each
     assert set(results["id"]) == {f"{i:03d}" for i in range(71, 121)}
@@ -182,10 +185,10 @@ def test_published_results_are_tidy():
         raw = dict(zip(header.split(","), values.split(","), strict=True))
         assert row["betti1_error"].item() == int(raw["Betti1Error_mortar"])
         assert row["dice"].item() == pytest.approx(float(raw["Dice_mortar"]))
-    everything = data.load_published_results("small", in_distribution=False)
+    everything = topomortar.load_published_results("small", in_distribution=False)
     assert len(everything) == 80 * 350 and (~everything["in_distribution"]).sum() == 80 * 300
     with pytest.raises(ValueError, match="size"):
-        data.load_published_results("huge")
+        topomortar.load_published_results("huge")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +314,7 @@ def test_bad_input():
 
 def test_betti_numbers_reproduce_the_authors_table(test_set):
     """betti_numbers.csv, computed by the authors: Betti-0 and Betti-1 of all 50 test labels."""
-    published = data.published_betti_numbers()
+    published = topomortar.published_betti_numbers()
     assert len(published) == 350
     ours = {i: mortar_betti_numbers(m) for i, m in zip(test_set.ids, test_set.masks, strict=True)}
     theirs = {i: published[i][:2] for i in test_set.ids}
@@ -352,8 +355,8 @@ def test_real_label_scores(test_set):
 
 
 def test_book_scores():
-    from topobook.betti_matching import betti_matching_error
-    from topobook.metrics import isbi_scores
+    from topobook.metrics.isbi_challenge import isbi_scores
+    from topobook.topology.betti_matching import betti_matching_error
 
     ring = _ring()
     perfect = topomortar_book_scores(ring, ring)
@@ -376,7 +379,7 @@ def test_book_scores():
 def test_published_values_agree_with_the_conventions():
     """Their predictions are not published, so their values cannot be recomputed; what can be
     checked is that the published numbers have the form our reading of their code implies."""
-    results = data.load_published_results("large", in_distribution=False)
+    results = topomortar.load_published_results("large", in_distribution=False)
     for key in ("betti0_error_local", "betti1_error_local"):  # means over 16 windows
         sixteenths = results[key].to_numpy() * 16
         assert np.array_equal(sixteenths, np.round(sixteenths))

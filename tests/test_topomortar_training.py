@@ -1,4 +1,4 @@
-"""Training on TopoMortar (topobook.topomortar_training and the dataset field of TrainConfig)."""
+"""Training on TopoMortar (topobook.study.topomortar_study and the dataset field of TrainConfig)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from topobook import topomortar_training as tmt
-from topobook.topomortar_data import load_published_results, topomortar_ids
-from topobook.topomortar_metrics import (
+from topobook.datasets import topomortar
+from topobook.datasets.topomortar import load_published_results, topomortar_ids
+from topobook.metrics import topomortar_metrics
+from topobook.metrics.topomortar_metrics import (
     BOOK_SCORE_KEYS,
     SCORE_KEYS,
     mortar_betti_numbers,
     topomortar_scores,
 )
-from topobook.train import TrainConfig, predict, train
-from topobook.unet import UNet
+from topobook.study import topomortar_study as tmt
+from topobook.training.config import TrainConfig
+from topobook.training.run import predict, train
+from topobook.training.unet import UNet
 
 TINY = dict(
     dataset="topomortar",
@@ -71,11 +74,11 @@ def test_scores_are_the_authors_on_the_mortar_recomputed_with_gudhi(tiny_runs):
     config, root, first, _ = tiny_runs
     model = UNet(in_channels=3, base_width=config.width, depth=config.depth, norm=config.norm)
     model.load_state_dict(torch.load(root / "a" / "model.pt"))
-    images, mortar = tmt.load_images([71])
+    images, mortar = topomortar.load_images([71])
     brick = predict(model, images)
     pred = (brick[0] < 0.5).astype(np.uint8)
     expected = topomortar_scores(pred, mortar[0], monai_axes=True, betti="gudhi")
-    scored = tmt.evaluate_predictions(brick, mortar, book_scores=False)
+    scored = topomortar.evaluate_predictions(brick, mortar, book_scores=False)
     for key in SCORE_KEYS:
         assert scored[key][0] == pytest.approx(expected[key], nan_ok=True), key
     # the run's own numbers: the same network, so the same scores up to the few pixels whose
@@ -138,18 +141,18 @@ def test_mortar_prediction_is_the_two_class_argmax():
     p = np.array([[0.2, 0.5], [0.5001, 0.4999]], dtype=np.float32)
     # argmax of (P(brick), P(mortar)) = (p, 1 - p), a tie going to index 0 (brick)
     expected = np.argmax(np.stack([p, 1 - p]), axis=0)
-    assert (tmt.mortar_prediction(p) == expected).all()
+    assert (topomortar.mortar_prediction(p) == expected).all()
     for bad in (np.array([[1.5]]), np.array([[np.nan]])):
         with pytest.raises(ValueError, match="brick probabilities"):
-            tmt.mortar_prediction(bad)
+            topomortar.mortar_prediction(bad)
 
 
 def test_mortar_structure_counts_the_betti_numbers():
     rng = np.random.default_rng(3)
     masks = [(rng.random((20, 24)) < 0.5).astype(np.uint8) for _ in range(20)]
-    masks.append(tmt.load_images([71])[1][0])
+    masks.append(topomortar.load_images([71])[1][0])
     for mask in masks:
-        components, holes, open_bricks = tmt.mortar_structure(mask)
+        components, holes, open_bricks = topomortar_metrics.mortar_structure(mask)
         b0, b1 = mortar_betti_numbers(mask, "gudhi")
         assert (max(int(components.max()), 1), int(holes.max())) == (b0, b1)
         assert not (open_bricks & (mask == 1)).any() and not ((holes > 0) & open_bricks).any()
@@ -157,7 +160,7 @@ def test_mortar_structure_counts_the_betti_numbers():
 
 def test_evaluate_predictions_checks_shapes():
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
-        tmt.evaluate_predictions(np.zeros((2, 8, 8)), np.zeros((1, 8, 8)))
+        topomortar.evaluate_predictions(np.zeros((2, 8, 8)), np.zeros((1, 8, 8)))
 
 
 def test_select_lambda_follows_the_stated_rule():
@@ -194,7 +197,7 @@ def test_chapter_runs_sweep_then_the_chosen_lambda_on_every_seed(tmp_path):
         "recipe": "stable",
         "workers": 3,  # page-only: ignored
     }
-    first = tmt.chapter_runs(parameters)
+    first = tmt.chapter_plan(parameters)
     assert first["pending"] == ["cldice"] and "cldice" not in first["final"]
     assert len(first["jobs"]) == 3 + 2  # the baseline on every seed, the sweep on seed 0
     assert all(c.dataset == "topomortar" for _, c in first["jobs"])
@@ -203,7 +206,7 @@ def test_chapter_runs_sweep_then_the_chosen_lambda_on_every_seed(tmp_path):
             good = config.strategy == "baseline" or config.lam == 0.5
             _fake_finished(out_dir, config, {"dice": 0.9, "cldice": 0.9,
                                              "betti1_error": 5.0 if good else 9.0})
-    second = tmt.chapter_runs(parameters)
+    second = tmt.chapter_plan(parameters)
     assert second["chosen"]["cldice"][0] == 0.5 and not second["pending"]
     final = second["final"]["cldice"]
     assert [c.seed for _, c in final] == [0, 1, 2] and {c.lam for _, c in final} == {0.5}

@@ -6,14 +6,9 @@ import pytest
 import torch
 
 import topobook
-from topobook.train import (
-    TrainConfig,
-    finished_result,
-    load_results,
-    network_inputs,
-    page_runs,
-    train,
-)
+from topobook.study.chapter4 import chapter_runs
+from topobook.training.config import TrainConfig
+from topobook.training.run import finished_result, load_results, network_inputs, train
 
 TINY = dict(
     epochs=2,
@@ -106,7 +101,7 @@ def test_results_files(tmp_path):
     # a finished run keeps a compact artefact: no resume state
     assert not (run_dir / "checkpoint.pt").exists()
     weights = torch.load(run_dir / "model.pt")
-    assert set(weights) == set(topobook.unet.UNet(base_width=4, depth=2).state_dict())
+    assert set(weights) == set(topobook.training.unet.UNet(base_width=4, depth=2).state_dict())
     assert json.loads((run_dir / "status.json").read_text()) == {"epoch": 2, "epochs": 2}
 
 
@@ -133,17 +128,17 @@ def test_protocols():
     assert TrainConfig.from_dict(dataclasses.asdict(held_out)) == held_out
 
 
-def test_page_runs():
-    runs = page_runs(
+def test_chapter_runs():
+    runs = chapter_runs(
         {"strategy": "topo_loss", "seeds": [3, 4], "results_dir": "r", "run_name": "",
          "lam": 0.01, "workers": 2, "progress": False}
     )
     assert [str(d) for d, _ in runs] == ["r/topo_loss/seed3", "r/topo_loss/seed4"]
     assert [c.seed for _, c in runs] == [3, 4] and runs[0][1].lam == 0.01
     with pytest.raises(ValueError, match="unknown training parameters"):
-        page_runs({"seeds": [0], "results_dir": "r", "colour": "red"})
+        chapter_runs({"seeds": [0], "results_dir": "r", "colour": "red"})
     with pytest.raises(ValueError, match="repeats"):
-        page_runs({"seeds": [0, 0], "results_dir": "r"})
+        chapter_runs({"seeds": [0, 0], "results_dir": "r"})
 
 
 def test_topological_inputs(tmp_path):
@@ -206,7 +201,7 @@ def test_recipes_fill_only_the_fields_left_open():
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    from topobook.train import _learning_rate_factor
+    from topobook.training.run import _learning_rate_factor
 
     factor = _learning_rate_factor(TrainConfig(recipe="stable", epochs=10), steps_per_epoch=4)
     values = [factor(step) for step in range(40)]
@@ -218,9 +213,9 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 
 def test_weight_average_is_the_mean_of_the_accumulated_weights():
-    from topobook.train import _accumulate_weights, _averaged_weights
+    from topobook.training.run import _accumulate_weights, _averaged_weights
 
-    model = topobook.unet.UNet(base_width=2, depth=1)  # batch norm: an integer counter too
+    model = topobook.training.unet.UNet(base_width=2, depth=1)  # batch norm: an integer counter too
     state = {"weight_sum": None, "weight_count": 0}
     snapshots = []
     for value in (1.0, 2.0, 6.0):
@@ -250,14 +245,14 @@ def test_stable_recipe_trains_end_to_end(tmp_path):
     topo = [h["train_topo"] for h in result["history"]]
     assert topo[0] == 0 and all(t > 0 for t in topo[1:])  # warm start: the term from epoch 2
     assert set(torch.load(tmp_path / "model.pt")) == set(
-        topobook.unet.UNet(base_width=4, depth=2, norm="group").state_dict()
+        topobook.training.unet.UNet(base_width=4, depth=2, norm="group").state_dict()
     )
     again = train(config, tmp_path / "again", progress=False)
     assert again["history"] == result["history"] and again["mean"] == result["mean"]
 
 
 def test_membrane_weight_weighs_the_training_bce_only():
-    from topobook.train import _loss_parts
+    from topobook.training.run import _loss_parts
 
     logits = torch.linspace(-2, 2, 16).reshape(1, 1, 4, 4)
     y = (torch.arange(16).reshape(1, 1, 4, 4) % 3 == 0).float()

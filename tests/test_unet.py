@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from topobook.unet import UNet, count_parameters
+from topobook.training.unet import UNet, count_parameters
 
 
 def test_shapes_and_paper_size():

@@ -1,4 +1,4 @@
-"""The union-find backend of topobook.persistence against gudhi (the default's oracle) and
+"""The union-find backend of topobook.topology.persistence against gudhi (the default's oracle) and
 against the textbook reduction of tests/oracles.py: same bars, same critical pixels, same order,
 same gradients."""
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from oracles import ORACLES, sorted_rows, tricky_images
 
-from topobook import persistence
-from topobook.persistence import (
+from topobook.topology import persistence
+from topobook.topology.persistence import (
     BACKENDS,
     COMPLEXES,
     PersistenceLayer,
@@ -17,7 +17,7 @@ from topobook.persistence import (
     persistence_pairs,
     resolve_backend,
 )
-from topobook.unionfind import stable_order, unionfind_pairs
+from topobook.topology.unionfind import stable_order, unionfind_pairs
 
 
 def test_stable_order_equals_numpy_stable_argsort():
@@ -204,7 +204,7 @@ def test_default_backend_can_be_switched(monkeypatch):
 
 
 def test_persistence_backend_ms_reports_each_size():
-    from topobook.timing import persistence_backend_ms
+    from topobook.study.timing import persistence_backend_ms
 
     rows = persistence_backend_ms((8, 12), repeats=1)
     assert [row["size"] for row in rows] == [8, 12]
@@ -257,7 +257,7 @@ def _scipy_counts(binary, superlevel, complex):
 
 
 def test_binary_counts_equal_scipy_label():
-    from topobook.unionfind import binary_counts
+    from topobook.topology.unionfind import binary_counts
 
     rng = np.random.default_rng(11)
     checked = 0
@@ -283,7 +283,7 @@ def test_binary_counts_equal_scipy_label():
 
 
 def test_binary_counts_refuse_values_other_than_0_and_1():
-    from topobook.unionfind import binary_counts
+    from topobook.topology.unionfind import binary_counts
 
     image = np.zeros((4, 4))
     image[2, 1] = 0.5
@@ -297,8 +297,8 @@ def test_binary_counts_refuse_values_other_than_0_and_1():
 def test_lifetime_sorted_equals_the_two_numpy_sorts(complex, superlevel):
     # the numba merge sort of the training path against what it replaces: persistence_pairs'
     # stable sort by float64 lifetime, then losses._sort_index's lexsort in the image's dtype
-    from topobook.losses import _sort_index
-    from topobook.unionfind import _lifetime_sorted
+    from topobook.losses.topological import _sort_index
+    from topobook.topology.unionfind import _lifetime_sorted
 
     rng = np.random.default_rng(12)
     for trial in range(40):
@@ -323,7 +323,7 @@ def test_lifetime_sorted_equals_the_two_numpy_sorts(complex, superlevel):
 def test_batch_in_one_numba_call_equals_one_by_one():
     import numba
 
-    from topobook.unionfind import unionfind_pairs_batch
+    from topobook.topology.unionfind import unionfind_pairs_batch
 
     rng = np.random.default_rng(13)
     batch = np.round(rng.random((5, 17, 23)) * 5)  # ties

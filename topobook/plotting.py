@@ -1,7 +1,7 @@
 """Figures of the book: images, filtrations, persistence diagrams and barcodes.
 
 Every function draws on matplotlib axes it is given (or creates) and returns them, so notebooks
-can compose figures. Diagrams follow :func:`topobook.persistence.diagrams`: a list over
+can compose figures. Diagrams follow :func:`topobook.topology.persistence.diagrams`: a list over
 dimensions of ``(n, 2)`` arrays of (birth, death), essential deaths ``+-inf``.
 
 Every chapter calls :func:`use_book_style` once in its imports cell: one style for the whole
@@ -209,7 +209,7 @@ def show_signed(image, ax=None, title: str | None = None, cmap: str = "RdBu_r"):
 def mark_critical_pixels(ax, pairs, width: int, n_bars: int = 10, labels=("H0", "H1")):
     """Mark the birth (o) and death (x) pixels of the ``n_bars`` longest finite bars of each
     dimension on an image already shown in ``ax``. ``pairs`` is a
-    :class:`topobook.persistence.PersistencePairs` of that image (sorted longest first)."""
+    :class:`topobook.topology.persistence.PersistencePairs` of that image (sorted longest first)."""
     for k, finite in enumerate(pairs.finite):
         chosen = finite[:n_bars]
         rows_b, cols_b = np.divmod(chosen[:, 0], width)
@@ -287,9 +287,9 @@ def forest_plot(
 ):
     """Paired differences (strategy - baseline), one panel per metric.
 
-    ``comparisons[metric][run]`` is a :func:`topobook.stats.paired_comparison` result: the mean
-    difference is drawn as a square with its 95 % interval, each seed's difference as a dot, and
-    0 (no difference) as a vertical line; the panel title says which side is better.
+    ``comparisons[metric][run]`` is a :func:`topobook.study.stats.paired_comparison` result: the
+    mean difference is drawn as a square with its 95 % interval, each seed's difference as a dot,
+    and 0 (no difference) as a vertical line; the panel title says which side is better.
     ``labels`` maps a metric to its panel title (default: the metric's name). The figure is
     as wide as the article column unless ``panel_size`` is given. Returns the figure.
     """
@@ -332,7 +332,7 @@ def overview_figure(image, mask):
     superlevel persistence diagram of the crop, whose long H0 bars are the bright cell
     interiors and whose long H1 bars are the loops of membrane between them. ``image`` and
     ``mask`` are ``(H, W)``: floats in [0, 1] and a {0, 1} mask. Returns the figure."""
-    from topobook.persistence import diagrams
+    from topobook.topology.persistence import diagrams
 
     image, mask = np.asarray(image, dtype=float), np.asarray(mask)
     if image.ndim != 2 or image.shape != mask.shape:

@@ -17,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from topobook.persistence import check_image, diagrams, diagrams_from_pairs, persistence_pairs
+from topobook.topology.persistence import (
+    check_image,
+    diagrams,
+    diagrams_from_pairs,
+    persistence_pairs,
+)
 
 EIGHT = np.ones((3, 3), dtype=bool)
 # Tolerances of the original implementation, in image units: the component of a bar is taken
@@ -61,8 +66,9 @@ def h0_diagram(image: np.ndarray, backend: str = "unionfind") -> np.ndarray:
     """The H0 diagram ``(n, 2)`` of the sublevel filtration, 8-connected, with the essential bar
     (death ``inf``).
 
-    ``backend="unionfind"`` (default) or ``"gudhi"`` uses :func:`topobook.persistence.diagrams`
-    with that backend (essential bar last; both give the same array, in the same order);
+    ``backend="unionfind"`` (default) or ``"gudhi"`` uses
+    :func:`topobook.topology.persistence.diagrams` with that backend (essential bar last; both give
+    the same array, in the same order);
     ``"ripser"`` uses ripser's ``lower_star_img``, as the original implementation does. All
     give the same points (tested); only ripser's order differs, which matters to Algorithm 1
     when several points share a birth value.

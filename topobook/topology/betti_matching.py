@@ -77,8 +77,8 @@ import numpy as np
 import torch
 from numba import njit  # a dependency: a 512x512 slice takes milliseconds, not seconds
 
-from topobook.persistence import check_binary, check_image
-from topobook.unionfind import _find  # the root search with path compression, shared
+from topobook.topology.persistence import check_binary, check_image
+from topobook.topology.unionfind import _find
 
 DIMENSIONS = (0, 1)
 

@@ -49,14 +49,15 @@ transpose back, consistently). Betti numbers, the 128 x 128 window grid and Dice
 change under a transpose, but ``skeletonize`` is not transpose-equivariant, so the published
 clDice values are those of ``pred.T`` and ``truth.T``. :func:`topomortar_scores` computes on
 the arrays as given, as their metric classes do on the tensors they receive; pass
-``monai_axes=True`` to score image-oriented masks (as :func:`topobook.data.load_topomortar`
-returns them) the way the published numbers were computed.
+``monai_axes=True`` to score image-oriented masks (as
+:func:`topobook.datasets.topomortar.load_topomortar` returns them) the way the published
+numbers were computed.
 
 :func:`topomortar_book_scores` adds the book's own scores beside the authors' (separate, so that
 :func:`topomortar_scores` keeps exactly the authors' keys): the Betti matching error
-(:func:`topobook.betti_matching.betti_matching_error`) and V_rand / V_info
-(:func:`topobook.metrics.isbi_scores`), both with the **bricks** as the foreground, the cells of
-the ISBI convention (mortar = membrane = 0 there).
+(:func:`topobook.topology.betti_matching.betti_matching_error`) and V_rand / V_info
+(:func:`topobook.metrics.isbi_challenge.isbi_scores`), both with the **bricks** as the foreground,
+the cells of the ISBI convention (mortar = membrane = 0 there).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from topobook.persistence import check_binary
+from topobook.metrics.isbi_challenge import isbi_scores
+from topobook.topology.betti_matching import betti_matching_error
+from topobook.topology.persistence import check_binary
 
 WINDOW = 128  # BettiErrorLocalMetric.window_size
 SCORE_KEYS = (
@@ -217,19 +220,16 @@ def topomortar_book_scores(pred, truth) -> dict:
     the foreground, as the cells are in ISBI 2012 (mortar = membrane):
 
     * ``betti_matching_error`` (and its parts ``_0``, ``_1``):
-      :func:`topobook.betti_matching.betti_matching_error` of ``1 - pred`` and ``1 - truth``,
-      the number of unmatched bars. Its V-construction makes the foreground (bricks)
+      :func:`topobook.topology.betti_matching.betti_matching_error` of ``1 - pred`` and ``1 -
+      truth``, the number of unmatched bars. Its V-construction makes the foreground (bricks)
       4-connected and its holes (mortar) 8-connected: the connectivity of the authors'
       complex. Dimension 0 counts brick components, dimension 1 mortar regions enclosed by
       bricks.
-    * ``v_rand``, ``v_info``: :func:`topobook.metrics.isbi_scores` of ``1 - pred`` (a binary
-      brick probability, so every threshold of the sweep gives the same bricks) against
+    * ``v_rand``, ``v_info``: :func:`topobook.metrics.isbi_challenge.isbi_scores` of ``1 - pred`` (a
+    binary brick probability, so every threshold of the sweep gives the same bricks) against
       ``1 - truth``: the bricks as segments (4-connected), the prediction's mortar thinned to
       one-pixel boundaries, scored on the truth's brick pixels.
     """
-    from topobook.betti_matching import betti_matching_error
-    from topobook.metrics import isbi_scores  # imported here: topobook.metrics re-exports us
-
     p, t = _check_pair(pred, truth)
     bricks_pred, bricks_truth = 1 - p, 1 - t
     matching = betti_matching_error(bricks_pred, bricks_truth)
@@ -241,3 +241,22 @@ def topomortar_book_scores(pred, truth) -> dict:
         "v_rand": isbi["v_rand"],
         "v_info": isbi["v_info"],
     }
+
+
+def mortar_structure(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The parts of a mortar mask ``(H, W)`` (1 = mortar) that its Betti numbers count, with
+    the authors' connectivity (:func:`topobook.metrics.topomortar_metrics.mortar_betti_numbers`):
+    ``(components, holes, open_bricks)``: the mortar's 8-connected components labelled 1..b0,
+    the bricks it encloses (4-connected brick regions not touching the border) labelled 1..b1,
+    and the bool mask of the brick regions that touch the border (not holes)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or not np.isin(mask, (0, 1)).all():
+        raise ValueError("mask must be a binary (H, W) array, 1 = mortar")
+    components, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    bricks, _ = ndimage.label(mask == 0)
+    border = np.unique(np.concatenate([bricks[0], bricks[-1], bricks[:, 0], bricks[:, -1]]))
+    border = border[border > 0]
+    open_bricks = np.isin(bricks, border)
+    holes = np.where(open_bricks, 0, bricks)
+    _, holes = np.unique(holes, return_inverse=True)  # relabel 1..b1, 0 = not a hole
+    return components, holes.reshape(mask.shape), open_bricks

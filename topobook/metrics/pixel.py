@@ -1,4 +1,4 @@
-"""Segmentation metrics: the pixel metrics of the paper and two variants of the Betti error.
+"""Pixel metrics of the paper, two variants of the Betti error, and clDice.
 
 Foreground = cell = 1 throughout: TP counts cell pixels predicted as cell.
 
@@ -16,14 +16,9 @@ Two Betti errors, both reported in the book:
     window ``|b0(pred) - b0(truth)| + |b1(pred) - b1(truth)|`` of the foreground, with the
     connectivity of ``complex`` (``"cubical"``: cells 8-connected, holes 4-connected).
 
-The ISBI 2012 challenge's scores live in :mod:`topobook.isbi_challenge` and are re-exported
-here: :func:`isbi_scores` (one slice), :func:`isbi_stack_scores` (a stack, as Fiji scores it),
-:func:`isbi_slice_curves`, :func:`thin_boundaries`, :func:`foreground_restricted_scores` and
-:data:`ISBI_THRESHOLDS`. The TopoMortar authors' metrics live in
-:mod:`topobook.topomortar_metrics` and are re-exported here too: :func:`topomortar_scores`
-(their six per-image scores, exactly as their code computes them), :func:`topomortar_book_scores`
-and :func:`mortar_betti_numbers`. Other families of metrics are added the same way: one module
-per concept, re-exported from this one.
+The ISBI 2012 challenge's scores are in :mod:`topobook.metrics.isbi_challenge`, the TopoMortar
+authors' in :mod:`topobook.metrics.topomortar_metrics`, and the scoring of whole slices at an
+operating point in :mod:`topobook.metrics.evaluation`.
 
 :func:`cldice`: clDice (Shit et al., CVPR 2021) of the membranes of a binary prediction.
 """
@@ -33,21 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from topobook.isbi_challenge import (  # noqa: F401  (re-exported: the ISBI challenge's scores)
-    ISBI_THRESHOLDS,
-    _isbi_curve,
-    foreground_restricted_scores,
-    isbi_scores,
-    isbi_slice_curves,
-    isbi_stack_scores,
-    thin_boundaries,
-)
-from topobook.persistence import betti_numbers, check_binary
-from topobook.topomortar_metrics import (  # noqa: F401  (re-exported: TopoMortar's scores)
-    mortar_betti_numbers,
-    topomortar_book_scores,
-    topomortar_scores,
-)
+from topobook.topology.persistence import betti_numbers, check_binary
 
 # The paper's Table I (Sofi et al. 2023), as published: one training run per column.
 PAPER_TABLE_I = {
@@ -210,7 +191,8 @@ _LABEL_CONNECTIVITY = {"cubical": (_EIGHT, _FOUR), "vertex": (_FOUR, _EIGHT)}
 def _betti_by_labels(mask: np.ndarray, complex: str) -> tuple[int, int]:
     """``(b0, b1)`` of the foreground of a binary mask by connected-component labelling: b0 the
     foreground components, b1 the background components that do not touch the border. Equal to
-    :func:`topobook.persistence.betti_numbers` for ``"cubical"`` and ``"vertex"`` (tested)."""
+    :func:`topobook.topology.persistence.betti_numbers` for ``"cubical"`` and ``"vertex"``
+    (tested)."""
     foreground, background = _LABEL_CONNECTIVITY[complex]
     b0 = ndimage.label(mask, structure=foreground)[1]
     labels, n_background = ndimage.label(~mask, structure=background)

@@ -1,9 +1,9 @@
 """Data files: where a data set's files are found, how each is checked, and how it is fetched.
 
-One implementation serves every data set of the book (ISBI 2012 in :mod:`topobook.data`,
-TopoMortar in :mod:`topobook.topomortar_data`). A :class:`DataSource` names the data set, and a
-file of it (a path relative to the data set's folder, e.g. ``train/images/00.png``) is looked up,
-in order, in
+One implementation serves every data set of the book (ISBI 2012 in
+:mod:`topobook.datasets.isbi2012`, TopoMortar in :mod:`topobook.datasets.topomortar`). A
+:class:`DataSource` names the data set, and a file of it (a path relative to the data set's folder,
+e.g. ``train/images/00.png``) is looked up, in order, in
 
 1. the folder named by the data set's environment variable (``TOPOBOOK_DATA`` for ISBI 2012,
    ``TOPOBOOK_TOPOMORTAR`` for TopoMortar); when it is set, the file must be there;
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_ROOT = _REPO_ROOT.parent / "shared" / "data"  # read at call time (tests replace it)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from topobook.betti_matching import _as_batch as as_batch
+from topobook.topology.betti_matching import _as_batch as as_batch
 
 SKELETON_RECALL_SMOOTH = 1e-5
 REDUCTIONS = ("mean", "batch")
@@ -101,7 +101,7 @@ def skeleton_recall(
     ``(B, H, W)`` or ``(B, 1, H, W)`` in [0, 1]; ``target``: the same shape in {0, 1}.
     ``thin_class``: the label of the thin structure. **0 (default): ISBI 2012**, where target 0
     is the membrane, so the skeleton is that of ``target == 0`` and the predicted membrane is
-    ``1 - likelihood`` (the same choice as :func:`topobook.losses.cldice_loss`); **1:
+    ``1 - likelihood`` (the same choice as :func:`topobook.losses.topological.cldice_loss`); **1:
     TopoMortar**, where 1 = mortar, the skeleton is that of ``target == 1`` and the predicted
     mortar is ``likelihood``.
 

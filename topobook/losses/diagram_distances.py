@@ -1,8 +1,9 @@
 """The Wasserstein-2 distance between persistence diagrams, and a loss on its optimal matching.
 
-The topological loss of the paper (:func:`topobook.losses.topological_loss`) pairs the points of
-two diagrams by *rank of lifetime*. That pairing changes abruptly where two lifetimes cross, so
-the loss jumps there (chapter 2). The loss here pairs them by an *optimal* matching instead::
+The topological loss of the paper (:func:`topobook.losses.topological.topological_loss`) pairs the
+points of two diagrams by *rank of lifetime*. That pairing changes abruptly where two lifetimes
+cross, so the loss jumps there (chapter 2). The loss here pairs them by an *optimal* matching
+instead::
 
     W2(D, E)**2 = min over partial matchings M of
                   sum_{(p, q) in M} |p - q|**2  +  sum_{p unmatched} |p - diag(p)|**2,
@@ -20,12 +21,12 @@ augmented cost matrix: ``n`` prediction points and ``m`` target points become an
 diagonal copies match each other at no cost.
 
 Essential bars (death ``+-inf``) cannot be matched to finite points at finite cost; as in
-:func:`topobook.losses.topological_loss`, they are paired by rank of birth (most extreme
+:func:`topobook.losses.topological.topological_loss`, they are paired by rank of birth (most extreme
 first) and contribute ``(birth - birth')**2`` only.
 
 Gradients: the loss is computed from diagram tensors whose entries are gathered from the image
-at the critical pixels (:class:`topobook.persistence.PersistenceLayer`), so autograd sends the
-gradient of the optimal matching's cost to those pixels; the matching itself is fixed (an
+at the critical pixels (:class:`topobook.topology.persistence.PersistenceLayer`), so autograd sends
+the gradient of the optimal matching's cost to those pixels; the matching itself is fixed (an
 ``argmin``), which is the gradient of the distance wherever the optimal matching is unique.
 """
 
@@ -35,8 +36,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from topobook.losses import check_pair
-from topobook.persistence import COMPLEXES, PersistenceLayer
+from topobook.losses.topological import check_pair
+from topobook.topology.persistence import COMPLEXES, PersistenceLayer
 
 _FORBIDDEN = 1e18  # cost of an assignment that is not allowed (a point to another's diagonal)
 
@@ -104,7 +105,7 @@ def wasserstein_diagram_loss(
     superlevel: bool = True,
 ) -> torch.Tensor:
     """``sum_k W2(D_k(f), D_k(g))**2`` over ``dims`` of two lists of ``(n_k, 2)`` diagram
-    tensors (as :class:`~topobook.persistence.PersistenceLayer` returns them), plus
+    tensors (as :class:`~topobook.topology.persistence.PersistenceLayer` returns them), plus
     ``(birth - birth')**2`` for the essential bars paired by rank of birth. Differentiable in
     ``pred`` through the matched entries; ``true`` is treated as a constant."""
     total = pred[0].new_zeros(())
@@ -134,8 +135,8 @@ def wasserstein_loss(
     superlevel: bool = True,
 ) -> torch.Tensor:
     """The Wasserstein-2 topological loss between ``likelihood`` and ``target``, summed over
-    the batch: the same diagrams as :func:`topobook.losses.topological_loss` (superlevel by
-    default, 1 = cell), paired by an optimal matching instead of by rank of lifetime.
+    the batch: the same diagrams as :func:`topobook.losses.topological.topological_loss` (superlevel
+    by default, 1 = cell), paired by an optimal matching instead of by rank of lifetime.
 
     ``likelihood``: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` in ``[0, 1]``; ``target``: the
     same shape, in ``[0, 1]`` (no gradient flows into it).

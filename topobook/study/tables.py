@@ -4,7 +4,7 @@ The chapters build their tables as pandas DataFrames of numbers and turn them in
 counts as integers, measurements to 3 significant digits, weights λ as fractions (1/6000),
 p-values with their leading zeros, intervals as ``[low, high]``, and each metric named by a
 short label with the direction in which it is better (↑ higher, ↓ lower, read from
-:data:`topobook.evaluation.METRICS`). A formatted table is a DataFrame of strings, which
+:data:`topobook.metrics.evaluation.METRICS`). A formatted table is a DataFrame of strings, which
 Jupyter Book shows as a plain HTML table; its width is then set by its labels, which are kept
 short on purpose.
 """
@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from topobook.evaluation import METRICS, OPERATING_POINT_METRICS
+from topobook.metrics.evaluation import METRICS, OPERATING_POINT_METRICS
 
 MISSING = "–"  # shown for NaN and None
 
-# short labels of the metrics of topobook.evaluation (the arrow is added by metric_label)
+# short labels of the metrics of topobook.metrics.evaluation (the arrow is added by metric_label)
 METRIC_NAMES = {
     "v_rand": "V_rand",
     "v_info": "V_info",
@@ -152,8 +152,8 @@ METRIC_ABBREVIATIONS = {
 
 
 def metric_label(name: str, arrow: bool = True, short: bool = False) -> str:
-    """The short label of a metric of :data:`topobook.evaluation.METRICS`, with ↑ when higher
-    is better and ↓ when lower is: ``"betti_matching"`` -> ``"Betti matching ↓"``; with
+    """The short label of a metric of :data:`topobook.metrics.evaluation.METRICS`, with ↑ when
+    higher is better and ↓ when lower is: ``"betti_matching"`` -> ``"Betti matching ↓"``; with
     ``short``, the abbreviation of :data:`METRIC_ABBREVIATIONS` where there is one
     (``"completeness"`` -> ``"compl. ↑"``)."""
     if name not in METRICS:
@@ -264,7 +264,7 @@ def _uses_loss(config) -> bool:
 def term_label(config) -> str:
     """The term a run adds to the cross-entropy, short: ``"L_topo (lifetime, cubical)"``,
     ``"clDice (3 iterations)"``, ``"Betti matching"``, ``"sorted values (control)"``, or
-    ``"BCE only"``. ``config`` is a :class:`topobook.train.TrainConfig` or its dict (as in
+    ``"BCE only"``. ``config`` is a :class:`topobook.training.config.TrainConfig` or its dict (as in
     ``metrics.json``)."""
     if not _uses_loss(config):
         return "BCE only"
@@ -340,7 +340,7 @@ def run_label(name: str) -> str:
 def comparison_tables(
     comparisons: pd.DataFrame, label: Callable[[str], str] = run_label
 ) -> dict:
-    """The paired comparisons of :func:`topobook.stats.compare_with_baseline` as narrow
+    """The paired comparisons of :func:`topobook.study.stats.compare_with_baseline` as narrow
     formatted tables instead of one wide one:
 
     * ``"difference"``: runs (rows) by metrics (columns), the mean paired difference Δ;
@@ -354,7 +354,7 @@ def comparison_tables(
 
     Metrics are labelled with their better direction (:func:`metric_label`); run names by
     ``label``. The seeds in favour are those whose difference points to the better side
-    (``differences`` of each row, direction from :data:`topobook.evaluation.METRICS`)."""
+    (``differences`` of each row, direction from :data:`topobook.metrics.evaluation.METRICS`)."""
     needed = {"run", "metric", "mean_difference", "low", "high", "p_value", "p_holm",
               "verdict", "differences"}
     missing = needed - set(comparisons.columns)
@@ -415,9 +415,9 @@ def operating_point_row(at_operating_point: Mapping) -> dict[str, float]:
     """The scores of one run (or trivial predictor) at its operating point, as one flat row.
 
     ``at_operating_point``: the ``"at_operating_point"`` entry of a run's ``metrics.json``
-    (:func:`topobook.evaluation.evaluate_at_operating_point`). Returns every metric of
-    :data:`topobook.evaluation.OPERATING_POINT_METRICS` (mean over the evaluation slices, read
-    at the threshold chosen on the validation slices), ``membrane_fraction`` (share of the
+    (:func:`topobook.metrics.evaluation.evaluate_at_operating_point`). Returns every metric of
+    :data:`topobook.metrics.evaluation.OPERATING_POINT_METRICS` (mean over the evaluation slices,
+    read at the threshold chosen on the validation slices), ``membrane_fraction`` (share of the
     evaluation pixels predicted membrane there, in [0, 1]), ``membrane_fraction_truth``, the
     ``threshold`` itself, and the evaluation-set oracle apart (the challenge's own reading:
     Fiji's 0.1 grid, best threshold *of the evaluation slices*): ``oracle_v_rand``,

@@ -1,10 +1,12 @@
 """Persistent homology of 2-D images by union-find: H0 by the elder rule, H1 by duality.
 
-The numba kernels behind ``backend="unionfind"`` of :mod:`topobook.persistence`. They take the
+The numba kernels behind ``backend="unionfind"`` of :mod:`topobook.topology.persistence`. They take
+the
 *sublevel* filtration ``f`` of an ``(H, W)`` image, flattened row-major (the caller negates the
 image for a superlevel filtration), and return the critical pixels of every bar of positive
-length, in the order gudhi reports them, so that :func:`topobook.persistence.persistence_pairs`
-gives the same pixels *and* the same order with either backend (tested against gudhi).
+length, in the order gudhi reports them, so that
+:func:`topobook.topology.persistence.persistence_pairs` gives the same pixels *and* the same order
+with either backend (tested against gudhi).
 
 **Tie rule.** Pixels are totally ordered by ``(value, row-major index)``: a stable argsort of
 ``f``. For the two cubical complexes (``"cubical"``, ``"vertex"``) persistence is that of the
@@ -33,7 +35,7 @@ border joined to a node "at infinity" that is older than everything (the pixel k
 image with one ring of cells that all belong to it). A dual component born at
 pixel ``q`` (its maximum) that dies merging at pixel ``r`` is the H1 bar ``(f[r], f[q])``:
 birth pixel ``r``, death pixel ``q``. The Betti-matching module uses the same duality with the
-squares of the V-construction as dual nodes (:mod:`topobook.betti_matching`).
+squares of the V-construction as dual nodes (:mod:`topobook.topology.betti_matching`).
 
 **Order of the bars** (what gudhi 3.13 reports, from ``Persistent_cohomology``: a pair is
 recorded when its death cell enters the filtration): H0 by death, and for several bars dying at
@@ -48,9 +50,9 @@ machine (``cache=True``: 15 to 45 s on these shared machines the first time, the
 loads them from ``__pycache__`` in about a second) and release the GIL, so threads run several
 images at once.
 
-**The training path** of :func:`topobook.losses.topological_loss` (lifetime matching against a
-binary target) also runs here: :func:`binary_counts` counts the target's bars (its components
-and holes, a raster-scan union-find, equal to ``scipy.ndimage.label``'s counts),
+**The training path** of :func:`topobook.losses.topological.topological_loss` (lifetime matching
+against a binary target) also runs here: :func:`binary_counts` counts the target's bars (its
+components and holes, a raster-scan union-find, equal to ``scipy.ndimage.label``'s counts),
 :func:`_lifetime_sorted` puts the prediction's bars in matching order (one merge sort equal to
 the two stable numpy sorts it replaces), and :func:`_lifetime_terms` lays out the matched and
 unmatched pixels. :func:`unionfind_pairs_batch` runs a batch in one call over numba's threads
@@ -585,8 +587,8 @@ def _binary_counts(image, first, fg, bg):
     to ``first`` with connectivity ``fg``, and the components of the other pixels with
     connectivity ``bg`` that do not reach the image border; ``(-1, -1)`` if a value is neither
     0 nor 1. Connectivity 4, 8, or 6 (the 4 neighbours and the diagonal ``(r, c)-(r+1, c+1)``,
-    :data:`topobook.persistence.CONNECTIVITY`). One raster scan of union-find: each pixel is
-    joined to its already-scanned neighbours of its class (left, up, up-left for 6 and 8,
+    :data:`topobook.topology.persistence.CONNECTIVITY`). One raster scan of union-find: each pixel
+    is joined to its already-scanned neighbours of its class (left, up, up-left for 6 and 8,
     up-right for 8), every other-class pixel of the image edge to the node ``H * W`` (the
     outside); the roots left are the components."""
     height, width = image.shape
@@ -643,7 +645,7 @@ def binary_counts(image: np.ndarray, superlevel: bool, complex: str) -> tuple[in
 
 
 # ---------------------------------------------------------------------------------------------
-# lifetime matching against a binary target (topobook.losses: the training path)
+# lifetime matching against a binary target (topobook.losses.topological: the training path)
 
 
 @njit(cache=True, nogil=True)
@@ -659,8 +661,8 @@ def _lifetime_before(a, b, life, birth, life64):
 @njit(cache=True, nogil=True)
 def _lifetime_sorted(values, bars, superlevel):
     """The bars ``(n, 2)`` (birth, death pixels into ``values``, flat, the image's own dtype)
-    of positive length, in the order of :func:`topobook.losses._sort_index` ("lifetime")
-    applied to the output of :func:`topobook.persistence.persistence_pairs` fed ``bars``:
+    of positive length, in the order of :func:`topobook.losses.topological._sort_index` ("lifetime")
+    applied to the output of :func:`topobook.topology.persistence.persistence_pairs` fed ``bars``:
 
     1. lifetime ``|v[death] - v[birth]|`` in ``values``' dtype, longest first;
     2. then the more extreme birth (higher for superlevel, lower for sublevel);
@@ -733,8 +735,8 @@ def _lifetime_sorted(values, bars, superlevel):
 @njit(cache=True, nogil=True)
 def _lifetime_terms(s0, s1, use0, use1, essential, essential_to, superlevel, n_target0, n_target1):
     """The pieces of the lifetime-matching loss of one image against a binary target (see
-    :func:`topobook.losses._lifetime_losses_binary_target`): ``s0``, ``s1`` the finite bars
-    in matching order (:func:`_lifetime_sorted`), ``use0``/``use1`` whether each dimension is
+    :func:`topobook.losses.topological._lifetime_losses_binary_target`): ``s0``, ``s1`` the finite
+    bars in matching order (:func:`_lifetime_sorted`), ``use0``/``use1`` whether each dimension is
     in ``dims``, ``essential`` the pixel of the essential H0 bar (-1: none) and
     ``essential_to`` the birth of the target's, ``n_target0``/``n_target1`` the target's
     finite bars. Returns ``(pixels, to, left_births, left_deaths, constant)``: the matched

@@ -10,7 +10,7 @@ test, the margins and the power calculation that fixed the number of seeds.
   nearly alike). Fold A evaluates on slices 24-29 (the exploratory chapters' evaluation slices),
   fold B on slices 0-5, which no run of chapters 4-6 and no choice of the pilot ever saw.
 * **The λ pilot** (:func:`pilot_runs`, :func:`pilot_table`, :func:`choose_lambda`): the stable
-  recipe (:data:`topobook.train.RECIPES`) with each prior at a grid of λ, on fold A's
+  recipe (:data:`topobook.training.config.RECIPES`) with each prior at a grid of λ, on fold A's
   training and *validation* slices only; the λ of each prior is read from the validation
   slices by the rule of :func:`choose_lambda`.
 * **The confirmatory runs** (:func:`study_runs`): arms x folds x seeds of the pre-registration,
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from topobook.train import TrainConfig
+from topobook.training.config import TrainConfig
 
 # One-slice guard bands between the parts of each fold (ISBI 2012 slices 0-29).
 FOLDS: dict[str, dict[str, tuple[int, ...]]] = {
@@ -48,7 +48,9 @@ PRIORS: dict[str, dict] = {
 BASELINE = {"strategy": "baseline"}
 RECIPE = "stable"
 FOLDER = "07_confirmatory"  # the chapter's runs: <results_dir>/07_confirmatory/{pilot,study}/...
-# Parameters of chapter 7 that only change how the page shows its runs.
+# The parameters that make a page chapter 7 (book/build.py plans its runs with chapter_runs),
+# and those that only change how the page shows its runs.
+PAGE_PARAMETERS = ("pilot_seeds", "results_dir")
 PAGE_ONLY_PARAMETERS = ("workers", "progress")
 
 
@@ -117,16 +119,16 @@ DICE_TOLERANCE = 0.01  # choose_lambda: how far validation Dice may fall below t
 def validation_scores(out_dir: str | Path) -> dict:
     """A finished run's validation slices scored at its operating point (the threshold chosen
     on those same slices, so V_rand here is optimistic for every arm alike): the dict of
-    :func:`topobook.evaluation.score_at_threshold`. Only the λ pilot reads it."""
-    from topobook import data
-    from topobook.evaluation import score_at_threshold
+    :func:`topobook.metrics.evaluation.score_at_threshold`. Only the λ pilot reads it."""
+    from topobook.datasets import isbi2012
+    from topobook.metrics.evaluation import score_at_threshold
 
     out_dir = Path(out_dir)
     result = load_run(out_dir)
     with np.load(out_dir / "predictions.npz") as saved:
         probabilities = saved["val_probabilities"].astype(np.float32)
         slices = [int(s) for s in saved["val_slices"]]
-    _, masks = data.load_isbi(slices)
+    _, masks = isbi2012.load_isbi(slices)
     threshold = result["at_operating_point"]["threshold"]
     return score_at_threshold(probabilities, masks, slices, threshold)
 
@@ -331,16 +333,16 @@ def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
 def design(spec: dict):
     """The power calculation of the pre-registration, recomputed: for each primary endpoint
     its planning SD and margin, the seeds per fold that the two-sided paired test needs for
-    ``power.target`` against an effect of the margin (:func:`topobook.stats.seeds_for_power`)
+    ``power.target`` against an effect of the margin (:func:`topobook.study.stats.seeds_for_power`)
     and that TOST needs to declare equivalence when the true effect is 0
-    (:func:`topobook.stats.tost_seeds_for_power`), both at ``alpha / family size``
+    (:func:`topobook.study.stats.tost_seeds_for_power`), both at ``alpha / family size``
     (Bonferroni, a lower bound on Holm's power). The design's seeds per fold are the largest
     of these. ``smallest_margin``: the smallest margin (on the grid ``power.margin_step``) that
     the registered seeds per fold power (:func:`smallest_margin`), for a design whose seeds were
     fixed by its budget and whose margins are its minimum detectable effects."""
     import pandas as pd
 
-    from topobook import stats
+    from topobook.study import stats
 
     power = spec["power"]
     family = len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)
@@ -374,7 +376,7 @@ def seeds_needed(sd: float, margin: float, folds: int, family: int, target: floa
                  alpha: float) -> int:
     """Seeds per fold for power ``target`` of both the two-sided paired test (effect =
     ``margin``) and TOST (true effect 0), each at ``alpha / family``."""
-    from topobook import stats
+    from topobook.study import stats
 
     common = {"folds": folds, "alpha": alpha, "family_size": family}
     return max(stats.seeds_for_power(sd, margin, target, **common),
@@ -405,8 +407,8 @@ def load_record(path: str | Path | None = None) -> dict:
     """What the first registration recorded on its registering machine (``path``; ``None``:
     :data:`RECORD`, ``topobook/preregistration_record.yml``): the λ pilot's table, the λ it
     chose, the planning SDs, and the study's outcome. These are data, read, never recomputed:
-    training numbers differ from machine to machine (:mod:`topobook.machine`), so a page sets
-    its own recomputation *beside* them. Checked: every section present, and the pilot's
+    training numbers differ from machine to machine (:mod:`topobook.training.machine`), so a page
+    sets its own recomputation *beside* them. Checked: every section present, and the pilot's
     chosen λ and planning SDs equal to those the pre-registration fixed."""
     import yaml
 
@@ -518,7 +520,7 @@ def field_effect_reading(spec: dict, endpoint: str, effect: float, sd: float | N
     with the registered seeds per fold, folds and family (level alpha / family), and the seeds
     per fold each would need for ``target`` power (``seeds_test``, ``seeds_tost``). ``sd``:
     the planning SD (default: the registered one)."""
-    from topobook import stats
+    from topobook.study import stats
 
     sd = float(spec["power"]["planning_sd"][endpoint] if sd is None else sd)
     per_fold = int(spec["seeds"]["per_fold"])
@@ -547,7 +549,8 @@ def registration_fingerprint() -> dict:
                                   ("analysis", Path(__file__).resolve()))}
     try:
         found = subprocess.run(
-            ["git", "log", "--diff-filter=A", "--format=%h %cs", "--", PREREGISTRATION.name],
+            ["git", "log", "--follow", "--diff-filter=A", "--format=%h %cs", "--",
+             PREREGISTRATION.name],
             cwd=PREREGISTRATION.parent, capture_output=True, text=True, timeout=30, check=True)
         commit = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else None
     except (OSError, subprocess.SubprocessError):
@@ -556,9 +559,9 @@ def registration_fingerprint() -> dict:
 
 
 def machine_count(runs: list[tuple[Path, TrainConfig]]) -> int:
-    """How many distinct machines (:func:`topobook.machine.machine_key`) trained ``runs``;
+    """How many distinct machines (:func:`topobook.training.machine.machine_key`) trained ``runs``;
     runs recorded before the machine record count as one unknown machine."""
-    from topobook.machine import machine_key
+    from topobook.training.machine import machine_key
 
     return len({machine_key(load_run(out_dir).get("machine")) for out_dir, _ in runs})
 
@@ -627,7 +630,7 @@ def primary_analysis(scores, spec: dict):
     """The pre-registered analysis of the primary family (every prior x primary endpoint):
     per comparison the mean paired difference ``delta`` (prior - baseline, metric units) with
     its 95 % Student interval over all pairs, the stratified sign-flip test
-    (:func:`topobook.stats.stratified_sign_flip_test`: by fold, statistic the overall mean,
+    (:func:`topobook.study.stats.stratified_sign_flip_test`: by fold, statistic the overall mean,
     two-sided; exact up to 40 pairs, else Monte Carlo with the pre-registered draws and seed),
     Holm over the family, and TOST within the pre-registered margin (sign-flip version,
     stratified, its p-values Holm-adjusted over the same family). Plus one descriptive row per
@@ -637,7 +640,7 @@ def primary_analysis(scores, spec: dict):
     tost_p, tost_p_holm, equivalent, margin``."""
     import pandas as pd
 
-    from topobook import stats
+    from topobook.study import stats
 
     analysis = spec["analysis"]
     alpha, confidence = float(analysis["alpha"]), float(analysis["confidence"])
@@ -682,7 +685,7 @@ def secondary_analysis(scores, spec: dict, primary):
     primary table's ``fold == "all"`` rows without TOST; empty when no prior passed the gate."""
     import pandas as pd
 
-    from topobook import stats
+    from topobook.study import stats
 
     analysis = spec["analysis"]
     rows = []
@@ -715,7 +718,7 @@ def slice_effects(slice_scores, prior: str, metric: str, confidence: float = 0.9
     high``."""
     import pandas as pd
 
-    from topobook import stats
+    from topobook.study import stats
 
     wide = slice_scores.pivot_table(index=["fold", "slice", "seed"], columns="arm", values=metric)
     d = (wide[prior] - wide["baseline"]).dropna()

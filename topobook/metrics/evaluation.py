@@ -4,14 +4,15 @@
 with, so all rows of a table are computed the same way:
 
 * from the cell probabilities, the ISBI challenge's ``v_rand`` and ``v_info`` (each slice's own
-  best threshold of Fiji's grid, after border thinning; :func:`topobook.metrics.isbi_scores`:
-  an oracle on the evaluation slices, kept for the exploratory chapters);
+  best threshold of Fiji's grid, after border thinning;
+  :func:`topobook.metrics.isbi_challenge.isbi_scores`: an oracle on the evaluation slices, kept for
+  the exploratory chapters);
 * from the prediction thresholded at ``threshold`` (0.5 for a network): the paper's pixel metrics,
   its Betti error (``betti_paper``), the standard Betti error at one fixed connectivity whatever a
   run was trained with (``betti_8conn``: cells 8-connected, holes 4-connected, the cubical
   complex of chapter 1), the Betti matching error of the whole slice (``betti_matching``: bars
   of the prediction and of the truth left unmatched by location, dimensions 0 and 1;
-  :func:`topobook.betti_matching.betti_matching_error`) and clDice of the membranes
+  :func:`topobook.topology.betti_matching.betti_matching_error`) and clDice of the membranes
   (``cldice``).
 
 Reference rows (:func:`reference_probabilities`): ``"all_cell"`` (probability 1 everywhere),
@@ -26,7 +27,7 @@ confirmatory study): one threshold per run, chosen on the *validation* slices on
 evaluation slices read at that one threshold (:func:`score_at_threshold`): V_rand and V_info,
 the Betti matching error of the whole slice, the standard Betti error ``betti_8conn`` on the 64
 non-overlapping 64x64 windows that tile a 512x512 slice (the same windows for every run and
-seed, :func:`topobook.metrics.tiled_positions`), clDice, Dice and the pixel metrics, and the
+seed, :func:`topobook.metrics.pixel.tiled_positions`), clDice, Dice and the pixel metrics, and the
 predicted and true membrane fractions (calibration next to topology). The challenge's own
 reading (Fiji's 0.1 grid, the stack's best threshold on the evaluation slices themselves) is
 kept as a separate, clearly labelled ``"evaluation_oracle"``: it looks at the evaluation truth
@@ -42,9 +43,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from topobook import metrics
-from topobook.betti_matching import betti_matching_error
-from topobook.isbi_challenge import check_thresholds
+from topobook.metrics import isbi_challenge, pixel
+from topobook.metrics.isbi_challenge import check_thresholds
+from topobook.topology.betti_matching import betti_matching_error
 
 # metric -> True when higher is better; the order of the book's tables
 METRICS = {
@@ -107,11 +108,11 @@ def score_slice(
     """Every metric of one slice: ``probability`` ``(H, W)`` in [0, 1] (cell), ``truth``
     ``(H, W)`` in {0, 1} (1 = cell); ``seed`` fixes the Betti-error windows."""
     pred = (probability > threshold).astype(np.uint8)
-    scores = metrics.pixel_metrics(pred, truth)
-    scores.update(metrics.isbi_scores(probability, truth))
-    scores["cldice"] = metrics.cldice(pred, truth)
-    scores["betti_paper"] = metrics.betti_error(pred, truth, "paper", seed=seed)
-    scores["betti_8conn"] = metrics.betti_error(
+    scores = pixel.pixel_metrics(pred, truth)
+    scores.update(isbi_challenge.isbi_scores(probability, truth))
+    scores["cldice"] = pixel.cldice(pred, truth)
+    scores["betti_paper"] = pixel.betti_error(pred, truth, "paper", seed=seed)
+    scores["betti_8conn"] = pixel.betti_error(
         pred, truth, "standard", n_patches=betti_patches, seed=seed, complex="cubical"
     )
     scores["betti_matching"] = float(betti_matching_error(pred, truth)["betti_matching_error"])
@@ -184,8 +185,8 @@ def choose_threshold(
     0.99) with the best validation value of ``metric``, the first of equal best values:
 
     * ``"v_rand"`` (default, the primary endpoint): the highest stack V_rand
-      (:func:`topobook.metrics.isbi_stack_scores`: Fiji's mean of the slice V_rand at each
-      threshold);
+      (:func:`topobook.metrics.isbi_challenge.isbi_stack_scores`: Fiji's mean of the slice V_rand at
+      each threshold);
     * any other key of :data:`OPERATING_POINT_METRICS` but ``"v_info"``: the best mean over the
       slices of that metric of ``p > t`` (highest, or lowest for the Betti errors), computed as
       :func:`score_at_threshold` does (``betti_8conn`` on the tiled windows). Slow for
@@ -194,7 +195,7 @@ def choose_threshold(
     Returns ``{"threshold", "metric", "value" (the validation value there), "thresholds",
     "curve" (the validation value at every threshold)}``."""
     if metric == "v_rand":
-        scores = metrics.isbi_stack_scores(probabilities, masks, thresholds)
+        scores = isbi_challenge.isbi_stack_scores(probabilities, masks, thresholds)
         threshold, value = scores["threshold_v_rand"], scores["v_rand"]
         grid, curve = scores["thresholds"], scores["v_rand_curve"]
     elif metric in OPERATING_POINT_METRICS and metric != "v_info":
@@ -218,13 +219,13 @@ def _mean_binary_metric(
     for p, m in zip(probabilities, masks, strict=True):
         pred = _binarise(p, threshold)
         if metric == "cldice":
-            values.append(metrics.cldice(pred, m))
+            values.append(pixel.cldice(pred, m))
         elif metric == "betti_8conn":
             values.append(_betti_8conn(pred, m, betti_window))
         elif metric == "betti_matching":
             values.append(float(betti_matching_error(pred, m)["betti_matching_error"]))
         else:
-            values.append(metrics.pixel_metrics(pred, m)[metric])
+            values.append(pixel.pixel_metrics(pred, m)[metric])
     return float(np.mean(values))
 
 
@@ -234,8 +235,8 @@ def _binarise(probability: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _betti_8conn(pred: np.ndarray, truth: np.ndarray, betti_window: int) -> float:
-    windows = metrics.tiled_positions(truth.shape, betti_window)
-    return metrics.betti_error(
+    windows = pixel.tiled_positions(truth.shape, betti_window)
+    return pixel.betti_error(
         pred, truth, "standard", patch_size=betti_window, positions=windows, complex="cubical"
     )
 
@@ -244,8 +245,8 @@ def _score_slice_at(
     probability: np.ndarray, truth: np.ndarray, threshold: float, betti_window: int
 ) -> dict[str, float]:
     pred = _binarise(probability, threshold)
-    scores = metrics.pixel_metrics(pred, truth)
-    scores["cldice"] = metrics.cldice(pred, truth)
+    scores = pixel.pixel_metrics(pred, truth)
+    scores["cldice"] = pixel.cldice(pred, truth)
     scores["betti_8conn"] = _betti_8conn(pred, truth, betti_window)
     scores["betti_matching"] = float(betti_matching_error(pred, truth)["betti_matching_error"])
     scores["membrane_fraction"] = float(1.0 - pred.mean())
@@ -263,9 +264,10 @@ def score_at_threshold(
     """Every metric of the slices ``(N, H, W)`` read at one threshold (cell = ``p > threshold``).
 
     Per slice: ``v_rand`` and ``v_info`` (the slice's V_rand and V_info after thinning at that
-    threshold, :func:`topobook.metrics.isbi_slice_curves`), ``betti_matching`` (whole slice),
-    ``betti_8conn`` (mean over the windows of :func:`topobook.metrics.tiled_positions`, side
-    ``betti_window``; no seed), ``cldice``, the pixel metrics with ``dice``, and
+    threshold, :func:`topobook.metrics.isbi_challenge.isbi_slice_curves`), ``betti_matching``
+    (whole slice), ``betti_8conn`` (mean over the windows of
+    :func:`topobook.metrics.pixel.tiled_positions`, side ``betti_window``; no seed), ``cldice``, the
+    pixel metrics with ``dice``, and
     ``membrane_fraction`` / ``membrane_fraction_truth`` (the share of pixels predicted / labelled
     membrane). Returns ``{"threshold": t, "mean": {metric: mean over slices}, "per_slice":
     [{"slice": s, metric: ...}]}``: the means of ``v_rand`` and ``v_info`` are the stack scores
@@ -274,7 +276,7 @@ def score_at_threshold(
     probabilities, masks = _check_stack(probabilities, masks, slices)
     if not (np.isfinite(threshold) and 0.0 <= threshold <= 1.0):
         raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    curves = metrics.isbi_slice_curves(probabilities, masks, [float(threshold)])
+    curves = isbi_challenge.isbi_slice_curves(probabilities, masks, [float(threshold)])
     per_slice = []
     for k, (p, m, s) in enumerate(zip(probabilities, masks, slices, strict=True)):
         row = {"slice": int(s), "v_rand": curves["v_rand"][k][0], "v_info": curves["v_info"][k][0]}
@@ -305,9 +307,9 @@ def evaluate_at_operating_point(
 
     Returns :func:`score_at_threshold`'s dict plus ``"operating_point"``: ``{"threshold",
     "metric", "validation_value", "grid"}`` and ``"evaluation_oracle"``: the challenge's own
-    reading of the evaluation stack (:func:`topobook.metrics.isbi_stack_scores` on Fiji's 0.1
-    grid, the best threshold *of the evaluation slices*; an oracle, reported apart, never the
-    primary score).
+    reading of the evaluation stack (:func:`topobook.metrics.isbi_challenge.isbi_stack_scores` on
+    Fiji's 0.1 grid, the best threshold *of the evaluation slices*; an oracle, reported apart, never
+    the primary score).
     """
     choice = choose_threshold(val_probabilities, val_masks, thresholds, metric, betti_window)
     result = score_at_threshold(probabilities, masks, slices, choice["threshold"], betti_window)
@@ -318,7 +320,7 @@ def evaluate_at_operating_point(
         "validation_value": choice["value"],
         "grid": f"{len(grid)} thresholds from {min(grid):g} to {max(grid):g}",
     }
-    oracle = metrics.isbi_stack_scores(probabilities, masks)
+    oracle = isbi_challenge.isbi_stack_scores(probabilities, masks)
     result["evaluation_oracle"] = {
         key: oracle[key] for key in ("v_rand", "v_info", "threshold_v_rand", "threshold_v_info")
     }

@@ -59,7 +59,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from topobook.persistence import check_binary, check_image
+from topobook.topology.persistence import check_binary, check_image
 
 
 def _fiji_thresholds(start: float = 0.0, stop: float = 1.0, step: float = 0.1) -> tuple:

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from topobook.persistence import PersistenceLayer
+from topobook.topology.persistence import PersistenceLayer
 
 
 def median_ms(
@@ -83,13 +83,13 @@ def persistence_backend_ms(
     superlevel H0 and H1 persistence: ``"gudhi"``, gudhi's plain cubical complex
     (``CubicalComplex(top_dimensional_cells=-x).persistence()``, no critical pixels; only for
     ``complex="cubical"``, else NaN); ``"gudhi_pairs"``,
-    :func:`topobook.persistence.persistence_pairs` with ``backend="gudhi"`` (critical pixels,
-    the book's path before the union-find); ``"unionfind"``, the same with the union-find
+    :func:`topobook.topology.persistence.persistence_pairs` with ``backend="gudhi"`` (critical
+    pixels, the book's path before the union-find); ``"unionfind"``, the same with the union-find
     (critical pixels included). Returns one dict per size with these keys, ``"size"``, and
     ``"ratio"`` = gudhi / unionfind (``gudhi_pairs`` / unionfind for the other complexes).
     One thread: both backends are single-threaded. ``clock`` as in :func:`median_ms`.
     """
-    from topobook.persistence import COMPLEXES, persistence_pairs
+    from topobook.topology.persistence import COMPLEXES, persistence_pairs
 
     if complex not in COMPLEXES:
         raise ValueError(f"complex must be one of {COMPLEXES}, got {complex!r}")
@@ -138,16 +138,17 @@ def batch_term_ms(
     ``prange`` threads, side by side.
 
     Inputs: ``batch`` random likelihood-like maps ``(size, size)`` (uniform, float32: the most
-    bars) and random binary targets; the term is :func:`topobook.losses.topological_loss`'s
-    training path (lifetime matching, superlevel, H0 and H1, ``reduction="mean"``). Cases:
+    bars) and random binary targets; the term is
+    :func:`topobook.losses.topological.topological_loss`'s training path (lifetime matching,
+    superlevel, H0 and H1, ``reduction="mean"``). Cases:
     ``"serial"``, and ``"one call, T threads"`` for each ``T`` of ``threads`` (0: every core,
     numba's default). Returns case -> ``{"wall": ms, "cpu": ms}``: the median wall time and
     the median CPU time of the whole process (all threads: what the other jobs of the machine
     lose) over ``repeats`` interleaved rounds, after one warm-up round."""
     import numba
 
-    from topobook.losses import _lifetime_losses_binary_target, _persistence_layer
-    from topobook.persistence import binary_bar_counts
+    from topobook.losses.topological import _lifetime_losses_binary_target, _persistence_layer
+    from topobook.topology.persistence import binary_bar_counts
 
     rng = np.random.default_rng(seed)
     f = torch.tensor(rng.random((batch, size, size)), dtype=torch.float32)
@@ -190,9 +191,9 @@ def batch_term_ms(
 _NOTEBOOK = {"matching": "birth", "complex": "freudenthal", "keep_zero_length": True}
 
 # The losses of the book's training runs, as ``training_step_ms`` settings: ``loss`` and ``lam``
-# are the arguments of :func:`topobook.losses.training_loss`, the other keys its options. The
-# weights are those of the runs (chapter 4 and book/profiles.yml); the time of a step does not
-# depend on the weight, except that ``lam = 0`` skips the term.
+# are the arguments of :func:`topobook.losses.topological.training_loss`, the other keys its
+# options. The weights are those of the runs (chapter 4 and book/profiles.yml); the time of a step
+# does not depend on the weight, except that ``lam = 0`` skips the term.
 LOSS_STEP_SETTINGS: dict[str, dict] = {
     "BCE": {"loss": "none", "lam": 0.0},
     "BCE + L_topo (lifetime, cubical)": {"loss": "topo", "lam": 1 / 12000},
@@ -214,7 +215,7 @@ LOSS_STEP_SETTINGS: dict[str, dict] = {
 
 def _check_settings(loss_settings: dict[str, dict]) -> dict[str, tuple[str, float, dict]]:
     """``name -> (loss, lam, options)``, or a clear error before anything is timed."""
-    from topobook.losses import TOPO_LOSSES, training_loss
+    from topobook.losses.topological import TOPO_LOSSES, training_loss
 
     if not isinstance(loss_settings, dict) or not loss_settings:
         raise ValueError("loss_settings must be a non-empty dict name -> settings")
@@ -251,11 +252,11 @@ def training_step_ms(
 ) -> dict[str, float]:
     """Median wall time in ms of one U-Net training step with each loss, measured side by side.
 
-    A step is what :func:`topobook.train.train` does per batch: ``zero_grad``, the forward pass
-    of ``UNet(base_width=width, depth=depth, norm=norm)`` (channels-last, as in training) on a
+    A step is what :func:`topobook.training.run.train` does per batch: ``zero_grad``, the forward
+    pass of ``UNet(base_width=width, depth=depth, norm=norm)`` (channels-last, as in training) on a
     ``(batch, 1, patch_size, patch_size)`` mini-batch of patches (the paper's recipe: batch 1
     and batch normalisation; the stable recipe: batch 8 and ``norm="group"``),
-    :func:`topobook.losses.training_loss` with the
+    :func:`topobook.losses.topological.training_loss` with the
     loss's settings, ``backward`` and an Adam step. ``loss_settings``: name -> ``{"loss": a
     name of TOPO_LOSSES, "lam": weight, **options of the term}`` (default
     :data:`LOSS_STEP_SETTINGS`, every loss of the book). The settings are checked (unknown loss
@@ -272,15 +273,17 @@ def training_step_ms(
     shared machine the CPU time does not count the moments the process waits for a core.
     ``clock="process"``: the CPU time of all the process's threads (``time.process_time``),
     for work spread over threads (the gudhi backend runs the crops of a batch in threads,
-    :class:`~topobook.persistence.PersistenceLayer`, which the thread's clock does not see).
+    :class:`~topobook.topology.persistence.PersistenceLayer`, which the thread's clock does
+    not see).
     """
     clocks = {"wall": time.perf_counter, "cpu": time.thread_time, "process": time.process_time}
     if clock not in clocks:
         raise ValueError(f"clock must be one of {tuple(clocks)}, got {clock!r}")
     now = clocks[clock]
-    from topobook.data import DEFAULT_TRAIN_SLICES, PatchSampler, load_isbi
-    from topobook.losses import training_loss
-    from topobook.unet import UNet
+    from topobook.datasets.isbi2012 import DEFAULT_TRAIN_SLICES, load_isbi
+    from topobook.losses.topological import training_loss
+    from topobook.training.patches import PatchSampler
+    from topobook.training.unet import UNet
 
     settings = _check_settings(LOSS_STEP_SETTINGS if loss_settings is None else loss_settings)
     checks = (

@@ -9,8 +9,8 @@ ground truth (``target``), ``D(f)`` and ``D(g)`` their persistence diagrams, and
     L(f, g) = L_BCE(f, g) + lam * L_topo(f, g)                                   (eq. 1)
 
 Because every birth and death of ``D(f)`` is gathered from ``f`` at a critical pixel (see
-:class:`topobook.persistence.PersistenceLayer`), autograd yields eq. (3): the gradient reaches
-``f`` only at the pixels ``c_b(p)`` and ``c_d(p)``.
+:class:`topobook.topology.persistence.PersistenceLayer`), autograd yields eq. (3): the gradient
+reaches ``f`` only at the pixels ``c_b(p)`` and ``c_d(p)``.
 
 Matching rules (``matching=``), per homology dimension:
 
@@ -44,8 +44,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from topobook.betti_matching import betti_matching_loss as betti_matching_loss  # re-export
-from topobook.persistence import (
+from topobook.losses.skeleton_recall import skeleton_recall_loss
+from topobook.topology.betti_matching import betti_matching_loss
+from topobook.topology.persistence import (
     COMPLEXES,
     PersistenceLayer,
     binary_bar_counts,
@@ -53,8 +54,7 @@ from topobook.persistence import (
     persistence_pairs,
     resolve_backend,
 )
-from topobook.skeleton_recall import skeleton_recall_loss as skeleton_recall_loss  # re-export
-from topobook.unionfind import (
+from topobook.topology.unionfind import (
     _lifetime_sorted,
     _lifetime_terms,
     binary_counts,
@@ -159,7 +159,7 @@ def diagram_loss(
     keep_zero_length: bool = False,
 ) -> torch.Tensor:
     """Eq. (2) between the diagrams of one prediction and one truth (lists over dimensions of
-    ``(n_k, 2)`` tensors, as :class:`~topobook.persistence.PersistenceLayer` returns).
+    ``(n_k, 2)`` tensors, as :class:`~topobook.topology.persistence.PersistenceLayer` returns).
     ``keep_zero_length`` says whether the diagrams hold zero-length bars (TopologyLayer's
     fixed-length diagrams), which changes what the ``"birth"`` rule drops."""
     total = pred[0].new_zeros(())
@@ -212,7 +212,7 @@ def topological_loss(
     sent to the critical pixels of the truth's bar at the same position of the TopologyLayer
     ordering (births in filtration order). For demonstration only.
 
-    ``backend``: the persistence backend (:func:`topobook.persistence.persistence_pairs`;
+    ``backend``: the persistence backend (:func:`topobook.topology.persistence.persistence_pairs`;
     ``None``: the union-find, or gudhi with ``keep_zero_length``); the loss and its gradient
     do not depend on it.
     """
@@ -294,10 +294,10 @@ def _lifetime_losses_binary_target(
     """Eq. (2) with lifetime matching of each image of ``f`` ``(B, H, W)`` against its binary
     target ``g_values`` ``(B, H, W)`` in {0, 1}: the value of :func:`diagram_loss` on the
     diagrams, computed without building them. ``counts``: the targets'
-    :func:`~topobook.persistence.binary_bar_counts`, if already known. ``one_call``: the
+    :func:`~topobook.topology.persistence.binary_bar_counts`, if already known. ``one_call``: the
     union-find of the whole batch in one numba call over threads
-    (:func:`topobook.unionfind.unionfind_pairs_batch`; same result); off in training, where it
-    did not pay (``benchmarks/persistence.py``, table 5).
+    (:func:`topobook.topology.unionfind.unionfind_pairs_batch`; same result); off in training, where
+    it did not pay (``benchmarks/persistence.py``, table 5).
 
     A binary target's finite bars are all the same point (its first value, its second value),
     so the matching needs only the prediction's bars in :func:`_sort_index` order: the first
@@ -307,10 +307,10 @@ def _lifetime_losses_binary_target(
     autograd nodes, the same pixels and the same gradient as the general path.
 
     With the union-find backend the bars come straight from the kernels, and the order of
-    :func:`~topobook.persistence.persistence_pairs` followed by :func:`_sort_index` (two stable
-    sorts) is made by one numba merge sort on the combined keys
-    (:func:`topobook.unionfind._lifetime_sorted`): the same bars in the same order, so the same
-    loss and gradient to the last bit (tested against the two numpy sorts, and against the
+    :func:`~topobook.topology.persistence.persistence_pairs` followed by :func:`_sort_index` (two
+    stable sorts) is made by one numba merge sort on the combined keys
+    (:func:`topobook.topology.unionfind._lifetime_sorted`): the same bars in the same order, so the
+    same loss and gradient to the last bit (tested against the two numpy sorts, and against the
     gudhi backend, whose bars take the numpy path of ``persistence_pairs``)."""
     superlevel = layer.superlevel
     first, second = (1.0, 0.0) if superlevel else (0.0, 1.0)
@@ -365,11 +365,11 @@ _NO_BAR = np.zeros((0, 2), np.int64)
 
 def _lifetime_order(flat_values: np.ndarray, bars: np.ndarray, superlevel: bool) -> np.ndarray:
     """The bars ``(n, 2)`` of positive length in the order :func:`_lifetime_losses_binary_target`
-    matches them: :func:`~topobook.persistence.persistence_pairs`' sort (float64 lifetime of
-    the filtration, longest first, stable), then :func:`_sort_index`'s ("lifetime", in the
+    matches them: :func:`~topobook.topology.persistence.persistence_pairs`' sort (float64 lifetime
+    of the filtration, longest first, stable), then :func:`_sort_index`'s ("lifetime", in the
     dtype of ``flat_values``). float32 and float64 take one numba merge sort on the combined
-    keys (:func:`topobook.unionfind._lifetime_sorted`, tested equal); other dtypes (float16),
-    which numba does not compute in, the two numpy sorts themselves."""
+    keys (:func:`topobook.topology.unionfind._lifetime_sorted`, tested equal); other dtypes
+    (float16), which numba does not compute in, the two numpy sorts themselves."""
     bars = np.ascontiguousarray(bars, dtype=np.int64).reshape(-1, 2)
     if flat_values.dtype in (np.float32, np.float64):
         return _lifetime_sorted(flat_values, bars, superlevel)
@@ -670,8 +670,8 @@ def training_loss(
     :func:`combined_loss` ``(x, g, lam, **kw)``;
     ``"cldice"``: :func:`cldice_loss` (kwarg ``iterations``);
     ``"sorted_value"``: :func:`sorted_value_loss`, the value-only control;
-    ``"betti_matching"``: :func:`topobook.betti_matching.betti_matching_loss`;
-    ``"skeleton_recall"``: :func:`topobook.skeleton_recall.skeleton_recall_loss` (kwargs
+    ``"betti_matching"``: :func:`topobook.topology.betti_matching.betti_matching_loss`;
+    ``"skeleton_recall"``: :func:`topobook.losses.skeleton_recall.skeleton_recall_loss` (kwargs
     ``thin_class``: 0, the default, for ISBI's membranes, 1 for TopoMortar's mortar;
     ``smooth``, ``reduction``).
 

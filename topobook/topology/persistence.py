@@ -26,7 +26,7 @@ Pixel indices are flat and row-major: pixel ``(r, c)`` has index ``r * W + c``.
 
 Backends (``backend=``): ``"unionfind"``, the default, computes H0 by a union-find over the
 pixels in value order (the elder rule) and H1 by duality, a union-find on the complement with
-the dual connectivity (:mod:`topobook.unionfind`, numba); ``"gudhi"`` runs gudhi's cubical
+the dual connectivity (:mod:`topobook.topology.unionfind`, numba); ``"gudhi"`` runs gudhi's cubical
 complex or simplex tree, and is the oracle of the tests. Both give the same bars, the same
 critical pixels and the same order (tested), so losses and gradients do not depend on the
 backend; one exception: on a single pixel, gudhi's simplex tree (``"freudenthal"``) reports no
@@ -39,7 +39,7 @@ error.
 i.e. in the order of a stable argsort of the filtration values (``-image`` for superlevel). For
 ``"cubical"`` and ``"vertex"`` persistence is computed on these ranks, so every birth and death
 names one pixel; for ``"freudenthal"`` gudhi's simplex order decides (see
-:mod:`topobook.unionfind`).
+:mod:`topobook.topology.unionfind`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ import gudhi
 import numpy as np
 import torch
 
-from topobook.unionfind import binary_counts, unionfind_pairs
+from topobook.topology.unionfind import binary_counts, unionfind_pairs
 
 COMPLEXES = ("cubical", "vertex", "freudenthal")
 BACKENDS = ("unionfind", "gudhi")
@@ -327,7 +327,7 @@ def binary_bar_counts(binary: np.ndarray, superlevel: bool, complex: str) -> tup
     sublevel) and the components of the other pixels that do not reach the border, with the
     connectivity of ``complex`` (:data:`CONNECTIVITY`). :func:`binary_diagrams` turns them
     into diagrams. Counted by one raster scan of union-find
-    (:func:`topobook.unionfind.binary_counts`), equal to labelling the two sets with
+    (:func:`topobook.topology.unionfind.binary_counts`), equal to labelling the two sets with
     ``scipy.ndimage.label`` and these structuring elements (tested); a value other than 0 and
     1 raises ``ValueError``."""
     counts = binary_counts(binary, superlevel, complex)

@@ -1,8 +1,8 @@
 """Training runs as independent jobs: every core of this machine, or an existing Dask cluster.
 
 A job is one training run, ``(out_dir, TrainConfig)``, executed by
-:func:`topobook.train.run_job` with one PyTorch thread. Runs never share state and each is fixed
-by its own seed, so the numbers do not depend on how many workers there are or in which order
+:func:`topobook.training.run.run_job` with one PyTorch thread. Runs never share state and each is
+fixed by its own seed, so the numbers do not depend on how many workers there are or in which order
 they finish (tested).
 
 * ``scheduler=None``: a local pool of ``workers`` processes (default: one per core, or one per
@@ -29,7 +29,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from topobook.train import TrainConfig, finished_result, run_job
+from topobook.training.config import TrainConfig
+from topobook.training.run import finished_result, run_job
 
 SCHEDULER_VARIABLE = "TOPOBOOK_SCHEDULER"  # environment variable naming a Dask scheduler
 

@@ -1,0 +1,5 @@
+"""The studies of the book: paired statistics over seeds (``stats``), the confirmatory design of
+chapter 7 (``confirmatory``, with its pre-registration), the chapter-run planners (``chapter4``,
+``confirmatory``, ``topomortar_study``: one shape, ``chapter_runs(parameters)``), table
+formatting (``tables``) and the timing tables (``timing``).
+"""

@@ -1,0 +1,230 @@
+"""Chapter 8's runs on TopoMortar: arms x λ sweep x seeds, the choice of λ, and its tables.
+
+A TopoMortar run is a :func:`topobook.training.run.train` run with ``dataset="topomortar"``; its
+data, splits and evaluation are the data set's module, :mod:`topobook.datasets.topomortar`.
+
+* **Chapter 8's runs** (:func:`chapter_runs`, from :func:`chapter_plan`): arms x λ sweep x seeds,
+  with λ chosen on the validation images by :func:`select_lambda` (rule stated there and in the
+  chapter). The chapter and ``book/build.py`` both call it, so the runs the build trains are the
+  runs the chapter loads.
+* **Tables** (:func:`per_seed_means`, :func:`published_per_seed_means`): our runs beside the
+  authors' published per-image results.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from topobook.datasets.topomortar import load_published_results
+from topobook.metrics.topomortar_metrics import SCORE_KEYS
+from topobook.training.config import TrainConfig
+from topobook.training.jobs import run_jobs
+from topobook.training.run import finished_result
+
+# The arms of chapter 8: name -> the TrainConfig fields that make it (lam added by the sweep).
+ARMS: dict[str, dict] = {
+    "baseline": {"strategy": "baseline"},
+    "topo_loss": {"strategy": "topo_loss", "loss": "topo", "matching": "lifetime",
+                  "complex": "cubical"},
+    "betti_matching": {"strategy": "topo_loss", "loss": "betti_matching"},
+    "cldice": {"strategy": "topo_loss", "loss": "cldice"},
+    "skeleton_recall": {"strategy": "topo_loss", "loss": "skeleton_recall"},
+}
+# The parameters that make a page one of chapter 8 (book/build.py plans its runs with
+# chapter_runs), and those that only change how the page shows its runs.
+PAGE_PARAMETERS = ("arms", "seeds", "results_dir")
+PAGE_ONLY_PARAMETERS = ("workers", "progress", "dice_margin", "betti_margin")
+DICE_TOLERANCE = 0.02  # select_lambda: a λ may cost at most this much validation Dice
+SELECTION_METRIC = "betti1_error"  # select_lambda: the validation score a λ must lower
+
+
+# ------------------------------------------------------------------------- chapter 8's runs
+
+
+def run_folder(results_dir, arm: str, lam: float | None) -> Path:
+    """``<results_dir>/topomortar/<arm>`` (baseline) or ``.../<arm>_lam<λ>``."""
+    name = arm if lam is None else f"{arm}_lam{lam:g}"
+    return Path(results_dir) / "topomortar" / name
+
+
+def _run(values: dict, arm: str, lam: float | None, seed: int, results_dir):
+    fields = {**values, **ARMS[arm], "seed": seed}
+    if lam is not None:
+        fields["lam"] = lam
+    return run_folder(results_dir, arm, lam) / f"seed{seed}", TrainConfig.from_dict(fields)
+
+
+def _finished(out_dir: Path, config):
+    return finished_result(config, out_dir)
+
+
+def select_lambda(
+    validation: dict[float, list[dict]], baseline_validation: list[dict]
+) -> tuple[float, str]:
+    """The λ of a prior, chosen on the validation images only (stated before the runs).
+
+    ``validation[λ]``: the ``val_mean`` score dicts of that λ's sweep runs (one per sweep
+    seed); ``baseline_validation``: the baseline's, on the same seeds. Rule: keep the λ whose
+    mean validation Dice is at least the baseline's minus :data:`DICE_TOLERANCE` (0.02); among
+    them take the lowest mean validation Betti-1 error (:data:`SELECTION_METRIC`, whole image:
+    the bricks, the holes every prior of the book acts on), ties to the higher clDice, then
+    the smaller λ. If no λ keeps the Dice, the smallest λ. Returns ``(λ, reason)``."""
+    if not validation or any(not runs for runs in validation.values()):
+        raise ValueError("every λ of the sweep needs at least one finished validation run")
+    floor = np.mean([r["dice"] for r in baseline_validation]) - DICE_TOLERANCE
+
+    def mean(lam: float, key: str) -> float:
+        return float(np.nanmean([r[key] for r in validation[lam]]))
+
+    kept = [lam for lam in validation if mean(lam, "dice") >= floor]
+    if not kept:
+        return min(validation), f"no λ kept validation Dice >= {floor:.3f}: the smallest"
+    best = min(kept, key=lambda lam: (mean(lam, SELECTION_METRIC), -mean(lam, "cldice"), lam))
+    return best, (
+        f"lowest validation {SELECTION_METRIC} ({mean(best, SELECTION_METRIC):.2f}) among "
+        f"{len(kept)} of {len(validation)} λ with validation Dice >= {floor:.3f}"
+    )
+
+
+def chapter_plan(parameters: dict) -> dict:
+    """Chapter 8's training runs from its papermill parameters.
+
+    ``parameters``: ``arms`` (names of :data:`ARMS`, the baseline first), ``seeds`` (paired
+    across arms), ``sweep_seeds`` (the seeds of the λ sweep, a subset of ``seeds``),
+    ``lam_grid`` (arm -> the λ values tried), ``results_dir`` and any
+    :class:`topobook.training.config.TrainConfig` field (``dataset`` is set to ``"topomortar"``);
+    :data:`PAGE_ONLY_PARAMETERS` are ignored. Two stages: the baseline at every seed and every
+    λ of every prior at the sweep seeds; once an arm's sweep is finished, its λ is chosen
+    (:func:`select_lambda`) and that λ's runs at every seed are added (the sweep-seed runs are
+    shared). Returns ``{"jobs": [(out_dir, config)], "chosen": {arm: (λ, reason)},
+    "pending": [arms whose sweep is unfinished], "sweep": {arm: {λ: [(out_dir, config)]}},
+    "final": {arm: [(out_dir, config)]}}``. Call again after training the jobs to get the
+    second stage (:func:`train_chapter_runs` does both)."""
+    values = {k: v for k, v in parameters.items() if k not in PAGE_ONLY_PARAMETERS}
+    missing = sorted({"arms", "seeds", "sweep_seeds", "lam_grid", "results_dir"} - set(values))
+    if missing:
+        raise ValueError(f"chapter 8's parameters lack {missing}")
+    arms = list(values.pop("arms"))
+    seeds = [int(s) for s in values.pop("seeds")]
+    sweep_seeds = [int(s) for s in values.pop("sweep_seeds")]
+    grid = {arm: [float(lam) for lam in lams] for arm, lams in values.pop("lam_grid").items()}
+    results_dir = values.pop("results_dir")
+    decided = sorted({"strategy", "loss", "lam", "seed", "dataset"} & set(values))
+    if decided:
+        raise ValueError(f"{decided} are set by the arms and seeds of chapter 8, not parameters")
+    values["dataset"] = "topomortar"
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown or not arms or arms[0] != "baseline" or len(set(arms)) != len(arms):
+        raise ValueError(
+            f"arms must start with 'baseline', have no repeats and come from {tuple(ARMS)}; "
+            f"got {arms}"
+        )
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list without repeats, got {seeds}")
+    if not sweep_seeds or not set(sweep_seeds) <= set(seeds):
+        raise ValueError(f"sweep_seeds {sweep_seeds} must be a non-empty subset of seeds")
+    priors = arms[1:]
+    if sorted(grid) != sorted(priors) or any(not grid[a] for a in priors):
+        raise ValueError(f"lam_grid must give λ values for exactly the priors {priors}")
+    final = {"baseline": [_run(values, "baseline", None, s, results_dir) for s in seeds]}
+    sweep, chosen, pending = {}, {}, []
+    for arm in priors:
+        sweep[arm] = {
+            lam: [_run(values, arm, lam, s, results_dir) for s in sweep_seeds]
+            for lam in grid[arm]
+        }
+    baseline_val = [_finished(d, c) for d, c in final["baseline"] if c.seed in sweep_seeds]
+    for arm in priors:
+        finished = {lam: [_finished(d, c) for d, c in runs] for lam, runs in sweep[arm].items()}
+        if len(grid[arm]) == 1:
+            lam = grid[arm][0]
+            chosen[arm] = (lam, "a single λ: no sweep")
+        elif any(r is None for rs in finished.values() for r in rs) or None in baseline_val:
+            pending.append(arm)
+            continue
+        else:
+            chosen[arm] = select_lambda(
+                {lam: [r["val_mean"] for r in rs] for lam, rs in finished.items()},
+                [r["val_mean"] for r in baseline_val],
+            )
+        final[arm] = [_run(values, arm, chosen[arm][0], s, results_dir) for s in seeds]
+    jobs = dict(final["baseline"])
+    for arm in priors:
+        for runs in sweep[arm].values():
+            jobs.update(runs)
+        jobs.update(final.get(arm, []))
+    return {
+        "jobs": list(jobs.items()),
+        "chosen": chosen,
+        "pending": pending,
+        "sweep": sweep,
+        "final": final,
+    }
+
+
+def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
+    """The training runs chapter 8's parameters ask for now, ``(out_dir, config)`` (see
+    :func:`chapter_plan`: until a prior's sweep is finished, only its sweep runs)."""
+    return chapter_plan(parameters)["jobs"]
+
+
+def train_chapter_runs(parameters: dict, workers: int | None = None, progress: bool = True):
+    """Train every run of chapter 8 (both stages) with :func:`topobook.training.jobs.run_jobs`, and
+    return the final :func:`chapter_plan` (no arm pending)."""
+    for _ in range(2):
+        runs = chapter_plan(parameters)
+        run_jobs(runs["jobs"], workers=workers, progress=progress)
+    runs = chapter_plan(parameters)
+    if runs["pending"]:
+        raise RuntimeError(f"the sweeps of {runs['pending']} did not finish")
+    return runs
+
+
+def load_run(out_dir) -> dict:
+    """The ``metrics.json`` of one finished run."""
+    path = Path(out_dir) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: train the run first")
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------- chapter tables
+
+# The authors' loss that plays each arm (None: they could not run it); their baseline is
+# CE + Dice where ours is the BCE alone (chapter 8 states the differences).
+AUTHORS_LOSS = {
+    "baseline": "CEDiceLoss",
+    "topo_loss": "TopoLoss",
+    "betti_matching": None,
+    "cldice": "clDiceLoss",
+    "skeleton_recall": "CESkeletonRecallLoss",
+}
+
+
+def per_seed_means(runs: dict[str, list[tuple[Path, object]]]) -> dict[str, dict[int, dict]]:
+    """``{arm: {seed: {metric: mean over the test images}}}`` of finished runs, e.g. the
+    ``"final"`` of :func:`chapter_plan`."""
+    return {
+        arm: {config.seed: load_run(out_dir)["mean"] for out_dir, config in arm_runs}
+        for arm, arm_runs in runs.items()
+    }
+
+
+def published_per_seed_means(ids, size: str = "large") -> dict[str, dict[int, dict]]:
+    """The authors' published results as ``{loss: {seed: {metric: mean over the images ids}}}``
+    (ids ``"071"``...; the mean leaves out NaN, as
+    :func:`topobook.datasets.topomortar.mean_scores` does)."""
+    table = load_published_results(size)
+    table = table[table["id"].isin(list(ids))]
+    if table["id"].nunique() != len(set(ids)):
+        raise ValueError(f"the published results lack some of the images {sorted(ids)}")
+    means = table.groupby(["loss", "seed"])[list(SCORE_KEYS)].mean()
+    out: dict[str, dict[int, dict]] = {}
+    for (loss, seed), row in means.iterrows():
+        out.setdefault(loss, {})[int(seed)] = {k: float(row[k]) for k in SCORE_KEYS}
+    return out
+
+

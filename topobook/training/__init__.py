@@ -1,0 +1,5 @@
+"""Training: the configuration and its recipes (``config``), one resumable run step by step
+(``run``), the training crops (``patches``), the U-Net (``unet``), runs as parallel jobs
+(``jobs``) and the machine record of every run (``machine``). No module here names a data set:
+they are plug-ins (:mod:`topobook.datasets`).
+"""
