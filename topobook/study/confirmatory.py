@@ -238,21 +238,28 @@ _PREREGISTRATION_KEYS = {"title", "registered", "question", "hypotheses", "recip
                          "folds", "seeds", "endpoints", "analysis", "power", "pilot"}
 
 
+def _read_yaml(path, default: Path, what: str, keys: set, short: str | None = None):
+    """``(path, content)`` of the YAML file ``path`` (``None``: ``default``), with every key of
+    ``keys``; the errors name it ``what`` (``short`` once the path is shown)."""
+    import yaml
+
+    path = default if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    content = yaml.safe_load(path.read_text())
+    missing = sorted(keys - set(content))
+    if missing:
+        raise ValueError(f"{path}: the {short or what} lacks {missing}")
+    return path, content
+
+
 def load_preregistration(path: str | Path | None = None) -> dict:
     """The pre-registration (``path``; ``None``: :data:`PREREGISTRATION`,
-    ``topobook/preregistration.yml``), checked: every
+    ``topobook/study/preregistration.yml``), checked: every
     section present, the arms the baseline and priors of :data:`PRIORS` with a positive λ, the
     folds those of :data:`FOLDS`, the seeds fresh (none below ``seeds.first``, which lies above
     every seed the pilot and chapters 4-6 use) and distinct across folds."""
-    import yaml
-
-    path = PREREGISTRATION if path is None else Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"pre-registration {path} does not exist")
-    spec = yaml.safe_load(path.read_text())
-    missing = sorted(_PREREGISTRATION_KEYS - set(spec))
-    if missing:
-        raise ValueError(f"{path}: the pre-registration lacks {missing}")
+    path, spec = _read_yaml(path, PREREGISTRATION, "pre-registration", _PREREGISTRATION_KEYS)
     arms = spec["arms"]
     if "baseline" not in arms or set(arms) - {"baseline"} - set(PRIORS):
         raise ValueError(f"{path}: arms must be the baseline and priors of {sorted(PRIORS)}")
@@ -405,20 +412,12 @@ _RECORD_KEYS = {"registration", "registered", "registering_commit", "machines", 
 
 def load_record(path: str | Path | None = None) -> dict:
     """What the first registration recorded on its registering machine (``path``; ``None``:
-    :data:`RECORD`, ``topobook/preregistration_record.yml``): the λ pilot's table, the λ it
+    :data:`RECORD`, ``topobook/study/preregistration_record.yml``): the λ pilot's table, the λ it
     chose, the planning SDs, and the study's outcome. These are data, read, never recomputed:
     training numbers differ from machine to machine (:mod:`topobook.training.machine`), so a page
     sets its own recomputation *beside* them. Checked: every section present, and the pilot's
     chosen λ and planning SDs equal to those the pre-registration fixed."""
-    import yaml
-
-    path = RECORD if path is None else Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"registration record {path} does not exist")
-    record = yaml.safe_load(path.read_text())
-    missing = sorted(_RECORD_KEYS - set(record))
-    if missing:
-        raise ValueError(f"{path}: the record lacks {missing}")
+    path, record = _read_yaml(path, RECORD, "registration record", _RECORD_KEYS, "record")
     spec = load_preregistration(path.parent / record["registration"])
     if record["pilot"]["chosen"] != spec["pilot"]["chosen"]:
         raise ValueError(f"{path}: pilot.chosen {record['pilot']['chosen']} is not the "
