@@ -11,6 +11,7 @@ import yaml
 from scipy import stats as sps
 
 from topobook.study import confirmatory as cs
+from topobook.study import confirmatory_analysis as ca
 from topobook.study import stats
 
 
@@ -173,11 +174,11 @@ def _study_scores(delta_v, delta_b, n=6, noise=0.01, seed=0):
 def test_primary_analysis_against_the_stats_functions():
     spec = cs.load_preregistration()
     scores = _study_scores(0.05, -10.0)
-    table = cs.primary_analysis(scores, spec)
+    table = ca.primary_analysis(scores, spec)
     main = table[table["fold"] == "all"]
     assert len(main) == (len(spec["arms"]) - 1) * len(spec["endpoints"]["primary"])
     for _, row in main.iterrows():
-        d, folds = cs.paired_differences(scores, row["prior"], row["endpoint"])
+        d, folds = ca.paired_differences(scores, row["prior"], row["endpoint"])
         assert row["delta"] == pytest.approx(d.mean())
         expected = stats.stratified_sign_flip_test(d, folds)["p_value"]
         assert row["p"] == pytest.approx(expected)
@@ -185,11 +186,11 @@ def test_primary_analysis_against_the_stats_functions():
         assert (row["low"], row["high"]) == pytest.approx((low, high))
     assert np.allclose(main["p_holm"], stats.holm(main["p"].to_numpy()))
     assert main["rejected"].all()  # a large consistent effect in 12 pairs
-    words = cs.answer(table)
+    words = ca.answer(table)
     assert all("helps" in w for w in words.values())
     # per-fold rows: the mean of each fold's differences
     fold_a = table[(table["fold"] == "A")].iloc[0]
-    d, folds = cs.paired_differences(scores, fold_a["prior"], fold_a["endpoint"])
+    d, folds = ca.paired_differences(scores, fold_a["prior"], fold_a["endpoint"])
     assert fold_a["delta"] == pytest.approx(d[np.array(folds) == "A"].mean())
 
 
@@ -198,27 +199,27 @@ def test_answer_says_equivalent_or_inconclusive():
     margin_v = spec["endpoints"]["primary"]["v_rand"]["margin"]
     # no effect and small noise: equivalence within the margins
     scores = _study_scores(0.0, 0.0, n=12, noise=margin_v / 20)
-    table = cs.primary_analysis(scores, spec)
-    words = cs.answer(table)
+    table = ca.primary_analysis(scores, spec)
+    words = ca.answer(table)
     margin_b = spec["endpoints"]["primary"]["betti_matching"]["margin"]
     if margin_b > 1.5:  # the synthetic BM noise (SD 1) is well inside the margin
         assert all(w.startswith("no effect larger") for w in words.values())
     # huge noise, no effect: neither
     noisy = _study_scores(0.0, 0.0, n=3, noise=1.0)
-    assert all(w.startswith("inconclusive") for w in cs.answer(cs.primary_analysis(noisy, spec))
+    assert all(w.startswith("inconclusive") for w in ca.answer(ca.primary_analysis(noisy, spec))
                .values())
 
 
 def test_secondary_is_gated_by_the_primary():
     spec = cs.load_preregistration()
     none = _study_scores(0.0, 0.0, n=3, noise=1.0)
-    assert cs.secondary_analysis(none, spec, cs.primary_analysis(none, spec)).empty
+    assert ca.secondary_analysis(none, spec, ca.primary_analysis(none, spec)).empty
     strong = _study_scores(0.05, -10.0)
     strong["v_info"] = strong["v_rand"]
     for key in spec["endpoints"]["secondary"]:
         if key not in strong:
             strong[key] = strong["dice"]
-    secondary = cs.secondary_analysis(strong, spec, cs.primary_analysis(strong, spec))
+    secondary = ca.secondary_analysis(strong, spec, ca.primary_analysis(strong, spec))
     assert set(secondary["prior"]) == set(cs.PRIORS)
     assert len(secondary) == len(cs.PRIORS) * len(spec["endpoints"]["secondary"])
 
@@ -227,7 +228,7 @@ def test_paired_differences_need_every_pair():
     scores = _study_scores(0.0, 0.0, n=2)
     scores = scores.drop(index=scores.index[(scores["arm"] == "topo_loss")][0])
     with pytest.raises(ValueError, match="missing"):
-        cs.paired_differences(scores, "topo_loss", "v_rand")
+        ca.paired_differences(scores, "topo_loss", "v_rand")
 
 
 def test_slice_effects_by_hand():
@@ -235,7 +236,7 @@ def test_slice_effects_by_hand():
     for seed, (b, p) in enumerate([(0.8, 0.9), (0.7, 0.9)]):
         rows += [{"fold": "A", "arm": "baseline", "seed": seed, "slice": 24, "v_rand": b},
                  {"fold": "A", "arm": "topo_loss", "seed": seed, "slice": 24, "v_rand": p}]
-    effects = cs.slice_effects(pd.DataFrame(rows), "topo_loss", "v_rand")
+    effects = ca.slice_effects(pd.DataFrame(rows), "topo_loss", "v_rand")
     assert effects.loc[0, "delta"] == pytest.approx(0.15)
     half = sps.t.ppf(0.975, 1) * np.std([0.1, 0.2], ddof=1) / np.sqrt(2)
     assert effects.loc[0, "high"] == pytest.approx(0.15 + half)
@@ -248,7 +249,7 @@ def test_seed_spread_pools_within_folds():
         for s, (b, d) in enumerate(zip(base, diff, strict=True)):
             rows += [{"fold": fold, "arm": "baseline", "seed": s, "v_rand": b},
                      {"fold": fold, "arm": "topo_loss", "seed": s, "v_rand": b + d}]
-    spread = cs.seed_spread(pd.DataFrame(rows), "topo_loss", "v_rand")
+    spread = ca.seed_spread(pd.DataFrame(rows), "topo_loss", "v_rand")
     base_var = (2 * np.var([0.8, 0.9, 0.85], ddof=1) + np.var([0.5, 0.7], ddof=1)) / 3
     diff_var = (2 * np.var([0.01, 0.03, 0.02], ddof=1) + np.var([0.0, 0.1], ddof=1)) / 3
     assert spread["baseline_sd"] == pytest.approx(np.sqrt(base_var))
@@ -281,7 +282,7 @@ def test_the_record_is_the_registration_s_own_numbers():
     main = primary[primary["fold"] == "all"]
     assert len(main) == len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)
     assert not main["rejected"].any() and main["equivalent"].all()
-    assert set(cs.answer(primary).values()) == {
+    assert set(ca.answer(primary).values()) == {
         "no effect larger than the margins on either primary endpoint"}
     # every registered interval holds its estimate
     assert ((primary["low"] <= primary["delta"]) & (primary["delta"] <= primary["high"])).all()

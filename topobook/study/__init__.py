@@ -1,5 +1,6 @@
 """The studies of the book: paired statistics over seeds (``stats``), the confirmatory design of
-chapter 7 (``confirmatory``, with its pre-registration), the chapter-run planners (``chapter4``,
-``confirmatory``, ``topomortar_study``: one shape, ``chapter_runs(parameters)``), table
-formatting (``tables``) and the timing tables (``timing``).
+chapter 7 (``confirmatory``, with its pre-registration) and its analysis
+(``confirmatory_analysis``), the chapter-run planners (``chapter4``, ``confirmatory``,
+``topomortar_study``: one shape, ``chapter_runs(parameters)``), table formatting (``tables``)
+and the timing tables (``timing``).
 """
