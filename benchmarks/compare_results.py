@@ -2,8 +2,9 @@
 
     python benchmarks/compare_results.py BEFORE AFTER [--subset]
 
-For every ``metrics.json`` and ``predictions.npz`` under ``BEFORE`` (by relative path; with
-``--subset`` only the runs that ``AFTER`` holds, otherwise both must hold the same runs):
+For every ``metrics.json`` and ``predictions.npz`` under ``BEFORE`` and ``AFTER`` (by relative
+path): both folders must hold the same files; with ``--subset`` only the files both hold are
+compared (the others are counted, not compared):
 
 * ``predictions.npz``: every array decompressed must be identical (same names, dtype, shape and
   bytes); whether the files' bytes are identical too is reported, and where they are not, whether
@@ -77,16 +78,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
-    parser.add_argument("--subset", action="store_true", help="only the runs AFTER holds")
+    parser.add_argument("--subset", action="store_true", help="only the files both folders hold")
     args = parser.parse_args(argv)
     names = ("metrics.json", "predictions.npz")
     before = {p.relative_to(args.before) for n in names for p in args.before.rglob(n)}
     after = {p.relative_to(args.after) for n in names for p in args.after.rglob(n)}
     problems, byte_kinds = [], {}
     if args.subset:
-        before &= after
-    for missing in sorted(before ^ after):
-        problems.append(f"{missing}: only in {'before' if missing in before else 'after'}")
+        print(f"{len(before ^ after)} files in one folder only: not compared")
+    else:
+        for missing in sorted(before ^ after):
+            problems.append(f"{missing}: only in {'before' if missing in before else 'after'}")
     common = sorted(before & after)
     for rel in common:
         a, b = args.before / rel, args.after / rel

@@ -32,6 +32,7 @@ def test_compare_results(tmp_path, capsys):
     _run(tmp_path / "d" / "r" / "seed0", 0.9, 1.0, q)
     assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "d")]) == 1
     assert "array probabilities differs" in capsys.readouterr().out
+    _run(tmp_path / "e" / "r" / "seed0", 0.9, 1.0, p)
     _run(tmp_path / "e" / "other" / "seed0", 0.9, 1.0, p)  # a run only in one folder
     assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "e")]) == 1
-    assert compare_results.main([str(tmp_path / "e"), str(tmp_path / "e"), "--subset"]) == 0
+    assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "e"), "--subset"]) == 0
