@@ -79,7 +79,7 @@ def test_chapter_7_completes_with_a_pilot_unlike_the_registered_one(built_book):
     for table in ("7.3", "7.5", "7.8a, registered", "7.8a, this build"):
         assert table in text or table in json.dumps(executed["cells"]), table
     page = (built_book / "_build" / "html" / "notebooks" / "07_confirmatory.html").read_text()
-    assert "V_rand ↑ registered" in page and "V_rand ↑ this build" in page
+    assert "V_rand ↑ reg." in page and "V_rand ↑ here" in page
     assert "planning SD, registered" in page and "planning SD, this build" in page
 
 

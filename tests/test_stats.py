@@ -285,3 +285,25 @@ def test_expected_unanimous_by_hand_and_by_simulation():
 def test_expected_unanimous_rejects_bad_counts(bad):
     with pytest.raises(ValueError):
         stats.expected_unanimous(bad)
+
+
+def test_paired_power_is_finite_far_in_the_tail():
+    """scipy's noncentral t cdf returns NaN far in its lower tail (noncentrality 8.5, 7 df, seen
+    with scipy 1.17): the power must still be a number, near 1, and the seed search must not
+    skip the seed counts where it was NaN (it returned 10 instead of 8 here)."""
+    powers = [stats.paired_power(0.01, 0.03, n, folds=1, family_size=4)["power"]
+              for n in range(8, 12)]
+    assert all(np.isfinite(powers)) and min(powers) > 0.999
+    assert stats.seeds_for_power(0.01, 0.03, 0.8, folds=1, family_size=4) == 8
+
+
+def test_seed_search_is_the_first_n_that_reaches_the_target():
+    """The doubling-and-bisection search gives the first n of a walk n = 1, 2, ... ."""
+    for sd, effect in ((0.0477, 0.046), (29.55, 28.5), (0.03, 0.01), (1.0, 0.35)):
+        found = stats.seeds_for_power(sd, effect, 0.8, family_size=4)
+        power = [stats.paired_power(sd, effect, n, family_size=4)["power"] for n in (found - 1,
+                                                                                   found)]
+        assert power[1] >= 0.8 and (found == 1 or power[0] < 0.8)
+        found = stats.tost_seeds_for_power(sd, effect, 0.8, family_size=4)
+        assert stats.tost_power(sd, effect, found, family_size=4) >= 0.8
+        assert found == 1 or stats.tost_power(sd, effect, found - 1, family_size=4) < 0.8

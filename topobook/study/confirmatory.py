@@ -410,10 +410,20 @@ def smallest_margin(sd: float, per_fold: int, step: float, folds: int = 2, famil
     whose number of seeds is fixed by its budget."""
     if not (sd > 0 and step > 0 and per_fold >= 1):
         raise ValueError("sd and step must be positive and per_fold >= 1")
-    k = max(1, int(np.floor(sd / step / 4)))  # far below any margin 2 seeds could power
-    while seeds_needed(sd, k * step, folds, family, target, alpha) > per_fold:
-        k += 1
-    return round(k * step, 10)
+
+    def powered(k: int) -> bool:
+        return seeds_needed(sd, k * step, folds, family, target, alpha) <= per_fold
+
+    # The seeds needed fall as the margin grows, so the first powered grid value is found by
+    # doubling, then bisection (a step-by-step walk takes minutes when sd is many steps wide).
+    low = max(1, int(np.floor(sd / step / 4))) - 1  # far below any margin 2 seeds could power
+    high = low + 1
+    while not powered(high):
+        low, high = high, 2 * high
+    while high - low > 1:  # invariant: powered(high), not powered(low) (or low below the walk)
+        middle = (low + high) // 2
+        low, high = (low, middle) if powered(middle) else (middle, high)
+    return round(high * step, 10)
 
 
 # ------------------------------------------------------------- the registration's own numbers

@@ -462,7 +462,9 @@ def paired_power(
         else:
             crit = stats.t.ppf(1 - level / 2, n - 1)
             ncp = effect * np.sqrt(n) / sd
-            power = float(stats.nct.sf(crit, n - 1, ncp) + stats.nct.cdf(-crit, n - 1, ncp))
+            # the lower tail by symmetry, P(T <= -c; ncp) = P(T >= c; -ncp): scipy's nct.cdf
+            # returns NaN far in the tail (seen at ncp 8.5, 7 df), its sf there returns 0
+            power = float(stats.nct.sf(crit, n - 1, ncp) + stats.nct.sf(crit, n - 1, -ncp))
         return {"power": power, "mc_se": 0.0, "method": "t", "n": n, "level": level}
     if method != "sign_flip":
         raise ValueError(f"method must be 't' or 'sign_flip', got {method!r}")
@@ -484,10 +486,17 @@ def _smallest_seed_count(power_of, target: float, max_per_fold: int, what: str) 
     """The smallest ``n`` in 1..``max_per_fold`` with ``power_of(n) >= target``."""
     if not 0 < target < 1:
         raise ValueError(f"target must lie in (0, 1), got {target!r}")
-    for n in range(1, max_per_fold + 1):
-        if power_of(n) >= target:
-            return n
-    raise ValueError(f"{what} {target} not reached with {max_per_fold} seeds per fold")
+    # Power grows with n, so the first n that reaches the target is found by doubling, then
+    # bisection: a few evaluations of power_of instead of one per n.
+    low, high = 0, 1  # invariant: power_of(high) >= target (once found), power_of(low) < target
+    while power_of(high) < target:
+        if high >= max_per_fold:
+            raise ValueError(f"{what} {target} not reached with {max_per_fold} seeds per fold")
+        low, high = high, min(2 * high, max_per_fold)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if power_of(middle) >= target else (middle, high)
+    return high
 
 
 def seeds_for_power(

@@ -32,8 +32,33 @@ def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_identity(cpuinfo: str | Path = "/proc/cpuinfo") -> dict:
+    """What the model name may hide on a virtual machine (it can read just "AMD EPYC"): the
+    first processor's ``cpu family``, ``model`` and ``stepping`` from ``/proc/cpuinfo``, and
+    ``flags_sha256``, the first 12 hex digits of the SHA-256 of its sorted flags (AVX-512 and
+    bf16 among them). Empty where ``/proc/cpuinfo`` does not exist."""
+    import hashlib
+
+    path = Path(cpuinfo)
+    if not path.exists():
+        return {}
+    found: dict = {}
+    for line in path.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if not key and found:  # the end of the first processor's block
+            break
+        if key in ("cpu family", "model", "stepping") and key not in found:
+            found[key] = value.strip()
+        elif key == "flags" and "flags_sha256" not in found:
+            flags = " ".join(sorted(value.split()))
+            found["flags_sha256"] = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    return {k.replace(" ", "_"): v for k, v in found.items()}
+
+
 def machine_record() -> dict:
-    """Where the calling process computes: ``cpu_model``, ``cpu_capability`` (the instruction
+    """Where the calling process computes: ``cpu_model``, ``cpu`` (:func:`cpu_identity`: family,
+    model, stepping and a hash of the flags), ``cpu_capability`` (the instruction
     set torch's CPU kernels were chosen for), ``machine`` (``x86_64``, ``aarch64``), ``host``
     (the host name), ``cores`` (logical CPUs), the ``python``, ``torch`` and ``numpy``
     versions, ``torch_threads`` and ``torch_interop_threads`` (the intra- and inter-op pools
@@ -44,6 +69,7 @@ def machine_record() -> dict:
 
     return {
         "cpu_model": cpu_model(),
+        "cpu": cpu_identity(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "machine": platform.machine(),
         "host": platform.node(),
@@ -58,10 +84,13 @@ def machine_record() -> dict:
 
 
 def machine_key(record: dict | None) -> tuple:
-    """What tells two machines apart in a :func:`machine_record`: host, CPU model, instruction
-    set and the torch and numpy builds (runs with equal keys can be bit-identical; runs with
-    different keys in general are not). ``None`` (a run recorded before machines were):
-    ``("not recorded",)``."""
+    """What tells two machines apart in a :func:`machine_record`: host, CPU model, family,
+    model, stepping and flags, instruction set and the torch and numpy builds (runs with equal
+    keys can be bit-identical; runs with different keys in general are not). Two virtual
+    machines of one kind can share all of these: the count is then a lower bound. ``None`` (a
+    run recorded before machines were): ``("not recorded",)``."""
     if not record:
         return ("not recorded",)
-    return tuple(record.get(k) for k in ("host", "cpu_model", "cpu_capability", "torch", "numpy"))
+    cpu = tuple(sorted((record.get("cpu") or {}).items()))
+    return (*(record.get(k) for k in ("host", "cpu_model", "cpu_capability", "torch", "numpy")),
+            cpu)
