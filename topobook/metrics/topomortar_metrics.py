@@ -225,10 +225,10 @@ def topomortar_book_scores(pred, truth) -> dict:
       4-connected and its holes (mortar) 8-connected: the connectivity of the authors'
       complex. Dimension 0 counts brick components, dimension 1 mortar regions enclosed by
       bricks.
-    * ``v_rand``, ``v_info``: :func:`topobook.metrics.isbi_challenge.isbi_scores` of ``1 - pred`` (a
-    binary brick probability, so every threshold of the sweep gives the same bricks) against
-      ``1 - truth``: the bricks as segments (4-connected), the prediction's mortar thinned to
-      one-pixel boundaries, scored on the truth's brick pixels.
+    * ``v_rand``, ``v_info``: :func:`topobook.metrics.isbi_challenge.isbi_scores` of
+      ``1 - pred`` (a binary brick probability, so every threshold of the sweep gives the same
+      bricks) against ``1 - truth``: the bricks as segments (4-connected), the prediction's
+      mortar thinned to one-pixel boundaries, scored on the truth's brick pixels.
     """
     p, t = _check_pair(pred, truth)
     bricks_pred, bricks_truth = 1 - p, 1 - t
