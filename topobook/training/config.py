@@ -139,6 +139,9 @@ class TrainConfig:
     # evaluate the average of the weights at the end of the last k epochs
     membrane_weight: float | None = None  # weight of membrane pixels in the training BCE
     topo_start_epoch: int = 0  # warm start: the topological term is on from this epoch (0-based)
+    # epochs after which the run saves its state as a trunk that branches start from
+    # (topobook.training.trunk); it does not change the run's numbers, so it is not in its identity
+    trunk_epochs: tuple[int, ...] = ()
     n_val_patches: int = 24
     diagram_epochs: tuple[int, ...] = (5, 95)
     protocol: str = "held_out"
@@ -182,8 +185,19 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{message} (config: {self})")
         get_dataset(self.dataset).check_config(self)  # fills and checks the split fields
-        for name in ("diagram_epochs", "train_slices", "val_slices", "eval_slices"):
+        for name in ("diagram_epochs", "train_slices", "val_slices", "eval_slices", "trunk_epochs"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        if not all(1 <= e < self.epochs for e in self.trunk_epochs):
+            raise ValueError(
+                f"trunk_epochs must lie in [1, epochs) = [1, {self.epochs}), "
+                f"got {self.trunk_epochs}"
+            )
+        if self.uses_topo_loss and any(e > self.branch_epoch for e in self.trunk_epochs):
+            raise ValueError(
+                f"trunk_epochs {self.trunk_epochs}: a run with a topological term is its "
+                f"baseline's trunk only until its term starts (branch epoch {self.branch_epoch}); "
+                "ask the baseline run for the trunk instead"
+            )
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -197,6 +211,16 @@ class TrainConfig:
     @property
     def uses_topo_loss(self) -> bool:
         return self.strategy in ("topo_loss", "topo_loss+topo_input") and self.lam > 0
+
+    @property
+    def branch_epoch(self) -> int:
+        """The epoch from which this run is a branch of its trunk (:mod:`topobook.training.trunk`),
+        0 if it is none: a run whose topological term starts at ``topo_start_epoch`` > 0 trains
+        exactly as its baseline until then, unless its weights are selected by a criterion that
+        contains the term (the authors' ``val_total``), which makes its trunk its own."""
+        if self.uses_topo_loss and self.topo_start_epoch > 0 and self.selection != "val_total":
+            return self.topo_start_epoch
+        return 0
 
     @property
     def uses_topo_input(self) -> bool:
@@ -223,10 +247,12 @@ class TrainConfig:
         return "val_total" if self.protocol == "authors" else "val_bce"
 
     def identity(self) -> dict:
-        """What must match for a run to be resumed or reused: every setting but the epoch count
-        and the thread count, and the package version (bumped when training code changes)."""
+        """What must match for a run to be resumed or reused: every setting but the epoch count,
+        the thread count and the trunks it saves, and the package version (bumped when training
+        code changes)."""
         values = dataclasses.asdict(self)
         values.pop("epochs")
         values.pop("threads")
+        values.pop("trunk_epochs")
         values["code_version"] = topobook.__version__
         return json.loads(json.dumps(values))

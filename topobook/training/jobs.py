@@ -116,7 +116,8 @@ def run_jobs(
     try:
         futures = {
             executor.submit(run_job, c, str(d)): (d, c)
-            for d, c in sorted(pending, key=lambda job: -job[1].epochs)
+            # trunks before their branches (a branch then finds its trunk saved), longest first
+            for d, c in sorted(pending, key=lambda job: (job[1].branch_epoch > 0, -job[1].epochs))
         }
         running = set(futures)
         counted = {d: _epochs_done(d, c) for d, c in pending}

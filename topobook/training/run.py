@@ -32,6 +32,7 @@ from topobook.topology.persistence import diagrams
 from topobook.training.config import TrainConfig, code_hash
 from topobook.training.machine import machine_record
 from topobook.training.patches import PatchSampler
+from topobook.training.trunk import default_trunk_dir, epochs_to_save, trunk_identity, trunk_path
 from topobook.training.unet import UNet, default_device
 
 
@@ -61,7 +62,8 @@ def network_inputs(images: np.ndarray, config: TrainConfig, slices) -> np.ndarra
 
 
 def _save_atomically(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # a name of this process's own: two workers may save the same trunk at once
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -83,17 +85,24 @@ def _term_options(config: TrainConfig) -> dict:
 
 
 def _loss_parts(
-    logits: torch.Tensor, y: torch.Tensor, config: TrainConfig, epoch: int | None = None
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    epoch: int | None = None,
+    validation: bool = False,
 ) -> LossParts:
-    """The training objective of a batch; ``epoch`` (0-based, None in validation) switches the
-    topological term off before ``config.topo_start_epoch``. The BCE part weighs membrane
-    pixels by ``config.membrane_weight`` in training; validation reports the plain BCE."""
+    """The objective of a batch. ``epoch`` (0-based; None: any epoch after the warm start)
+    switches the topological term off before ``config.topo_start_epoch``, in training and in
+    validation alike, so that a run's first epochs are its baseline's
+    (:mod:`topobook.training.trunk`). The BCE part weighs membrane pixels by
+    ``config.membrane_weight`` in training; validation (``validation=True``, or ``epoch`` None)
+    reports the plain BCE."""
     term_on = config.uses_topo_loss and (epoch is None or epoch >= config.topo_start_epoch)
     if not term_on:
         parts = training_loss(logits, y, "none", 0.0)
     else:
         parts = training_loss(logits, y, config.loss, config.lam, **_term_options(config))
-    if epoch is None or config.membrane_weight == 1.0:
+    if epoch is None or validation or config.membrane_weight == 1.0:
         return parts
     weight = torch.where(y > 0.5, 1.0, config.membrane_weight).to(logits.dtype)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight)
@@ -200,6 +209,7 @@ def train(
     out_dir: str | Path,
     progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
+    trunk_dir: str | Path | None = None,
 ) -> dict:
     """Run (or resume, or reuse) one training run; returns the content of ``metrics.json``.
 
@@ -208,9 +218,12 @@ def train(
     :func:`resume`), the epochs (:func:`run_epochs`), the evaluated weights (:func:`select_weights`:
     the average of the last epochs or the selected epoch), the data set's evaluation
     (:func:`evaluate_run`) and the record (:func:`record_run`). ``callback(epoch, record)`` is
-    called after each epoch's checkpoint is written.
+    called after each epoch's checkpoint is written. A branch (``config.branch_epoch`` > 0)
+    starts from its trunk in ``trunk_dir`` when it is there, and saves it there when it is not
+    (default: :func:`topobook.training.trunk.default_trunk_dir`).
     """
     out_dir = Path(out_dir)
+    trunk_dir = Path(trunk_dir) if trunk_dir is not None else default_trunk_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done = finished_result(config, out_dir)
     if done is not None:
@@ -221,8 +234,8 @@ def train(
     train_data, val_data = load_data(config, dataset)
     inputs = make_inputs(config, train_data, val_data)
     fit = make_model(config)
-    state = resume(config, fit, inputs, out_dir / "checkpoint.pt")
-    run_epochs(config, fit, inputs, state, out_dir, progress, callback)
+    state = resume(config, fit, inputs, out_dir / "checkpoint.pt", trunk_dir)
+    run_epochs(config, fit, inputs, state, out_dir, progress, callback, trunk_dir)
     start = time.perf_counter()
     eval_x, truth = evaluation_inputs(config, dataset)
     last = predict(fit.model, eval_x) if _scores_last_epoch(config, dataset) else None
@@ -274,9 +287,17 @@ def make_model(config: TrainConfig) -> Fit:
     return Fit(model, optimizer, scheduler, device)
 
 
-def resume(config: TrainConfig, fit: Fit, inputs: Inputs, checkpoint_path: Path) -> dict:
-    """The training state: fresh, or that of ``checkpoint_path`` if it belongs to this
-    configuration (then the model, optimizer, schedule and random generators are restored)."""
+def resume(
+    config: TrainConfig,
+    fit: Fit,
+    inputs: Inputs,
+    checkpoint_path: Path,
+    trunk_dir: Path | None = None,
+) -> dict:
+    """The training state: that of ``checkpoint_path`` if it belongs to this configuration, else
+    for a branch its trunk's if ``trunk_dir`` holds it (:mod:`topobook.training.trunk`), else
+    fresh. From a checkpoint or a trunk, the model, optimizer, schedule and random generators are
+    restored."""
     state = {
         "epoch": 0,
         "history": [],
@@ -288,12 +309,28 @@ def resume(config: TrainConfig, fit: Fit, inputs: Inputs, checkpoint_path: Path)
         "weight_sum": None,  # sum of the last epochs' weights (recipe "stable")
         "weight_count": 0,
     }
-    if not checkpoint_path.exists():
-        return state
-    saved = torch.load(checkpoint_path, weights_only=False)
-    if saved["config_identity"] != config.identity():
+    if checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, weights_only=False)
+        if saved["config_identity"] == config.identity():
+            return _restore(fit, inputs, saved)
         print(f"{checkpoint_path} belongs to another configuration: starting afresh")
-        return state
+    if config.branch_epoch and trunk_dir is not None:
+        path = trunk_path(config, config.branch_epoch, trunk_dir)
+        if path.exists():
+            saved = torch.load(path, weights_only=False)
+            if saved["trunk_identity"] == trunk_identity(config):
+                state = _restore(fit, inputs, saved)
+                state["trunk"] = {
+                    "epoch": config.branch_epoch,
+                    "key": path.stem,
+                    "loaded": True,
+                    "seconds": state["train_seconds"],
+                }
+    return state
+
+
+def _restore(fit: Fit, inputs: Inputs, saved: dict) -> dict:
+    """Load a saved state (a checkpoint or a trunk) into ``fit`` and the crop sampler."""
     fit.model.load_state_dict(saved["model"])
     fit.optimizer.load_state_dict(saved["optimizer"])
     fit.scheduler.load_state_dict(saved["scheduler"])
@@ -310,9 +347,11 @@ def run_epochs(
     out_dir: Path,
     progress: bool = True,
     callback: Callable[[int, dict], None] | None = None,
+    trunk_dir: Path | None = None,
 ) -> None:
     """Step 4, the loop: from ``state["epoch"]`` to the last epoch, one training pass, the
-    validation loss, the weights kept for step 5, the recorded diagrams, and a checkpoint."""
+    validation loss, the weights kept for step 5, the recorded diagrams, a checkpoint, and
+    the trunks this run saves for branches (:func:`topobook.training.trunk.epochs_to_save`)."""
     bar = tqdm(
         range(state["epoch"], config.epochs),
         initial=state["epoch"],
@@ -323,7 +362,7 @@ def run_epochs(
     for epoch in bar:
         start = time.perf_counter()
         record = {"epoch": epoch + 1, **_train_epoch(config, fit, inputs.sampler, epoch)}
-        record.update(_validation_loss(config, fit, inputs.val_pairs))
+        record.update(_validation_loss(config, fit, inputs.val_pairs, epoch))
         state["history"].append(record)
         _keep_weights(config, fit.model, state, epoch, record)
         if epoch + 1 in config.diagram_epochs:
@@ -332,6 +371,8 @@ def run_epochs(
         state["epoch"] = epoch + 1
         state["train_seconds"] += time.perf_counter() - start
         _checkpoint(config, fit, inputs, state, out_dir)
+        if trunk_dir is not None and state["epoch"] in epochs_to_save(config):
+            _save_trunk(config, fit, inputs, state, trunk_dir)
         bar.set_postfix(
             bce=f"{record['train_bce']:.3f}",
             topo=f"{record['train_topo']:.2f}",
@@ -358,16 +399,20 @@ def _train_epoch(config: TrainConfig, fit: Fit, sampler: PatchSampler, epoch: in
     return {"train_bce": sums[0] / n_batches, "train_topo": sums[1] / n_batches}
 
 
-def _validation_loss(config: TrainConfig, fit: Fit, val_pairs: list) -> dict:
-    """The mean loss of the fixed validation crops: one forward pass for all crops, the loss of
-    each crop alone."""
+def _validation_loss(
+    config: TrainConfig, fit: Fit, val_pairs: list, epoch: int | None = None
+) -> dict:
+    """The mean loss of the fixed validation crops after epoch ``epoch`` (0-based; None: with
+    the topological term): one forward pass for all crops, the loss of each crop alone."""
     fit.model.eval()
     val = np.zeros(3)
     with torch.no_grad():
         x, y = next(_batches(val_pairs, len(val_pairs)))
         logits = fit.model(x.to(fit.device, memory_format=torch.channels_last))
         for i in range(len(val_pairs)):
-            parts = _loss_parts(logits[i : i + 1], y[i : i + 1].to(fit.device), config)
+            parts = _loss_parts(
+                logits[i : i + 1], y[i : i + 1].to(fit.device), config, epoch, validation=True
+            )
             val += (parts.total.item(), parts.bce.item(), parts.topo.item())
     val /= len(val_pairs)
     return {"val_total": val[0], "val_bce": val[1], "val_topo": val[2]}
@@ -399,6 +444,35 @@ def _checkpoint(config: TrainConfig, fit: Fit, inputs: Inputs, state: dict, out_
         out_dir / "checkpoint.pt",
     )
     _write_json({"epoch": state["epoch"], "epochs": config.epochs}, out_dir / "status.json")
+
+
+def _save_trunk(config: TrainConfig, fit: Fit, inputs: Inputs, state: dict, trunk_dir: Path):
+    """Save the state at the end of epoch ``state["epoch"]`` as a trunk (atomically), unless a
+    run saved it before; a branch that trained its own trunk records that it did."""
+    path = trunk_path(config, state["epoch"], trunk_dir)
+    if config.branch_epoch == state["epoch"]:
+        state["trunk"] = {
+            "epoch": state["epoch"],
+            "key": path.stem,
+            "loaded": False,
+            "seconds": state["train_seconds"],
+        }
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot = {k: v for k, v in state.items() if k != "trunk"}
+    _save_atomically(
+        {
+            "trunk_identity": trunk_identity(config),
+            "model": fit.model.state_dict(),
+            "optimizer": fit.optimizer.state_dict(),
+            "scheduler": fit.scheduler.state_dict(),
+            "sampler_rng": inputs.sampler.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "state": snapshot,
+        },
+        path,
+    )
 
 
 def _scores_last_epoch(config: TrainConfig, dataset) -> bool:
@@ -466,6 +540,8 @@ def run_record(config: TrainConfig, state: dict, eval_seconds: float) -> dict:
         "history": state["history"],
         "diagrams": {str(k): v for k, v in state["diagrams"].items()},
         "machine": machine_record(),
+        # a branch: the epoch it shares with its trunk, and whether it loaded or trained it
+        "trunk": state.get("trunk"),
     }
 
 
