@@ -186,3 +186,28 @@ def test_choose_threshold_by_another_metric():
     assert choice["curve"][-1] == 0.0  # nothing above 0.81: no cell predicted
     with pytest.raises(ValueError, match="metric"):
         evaluation.choose_threshold(probabilities, masks, grid, "v_info")
+
+
+def test_thinned_betti_matching_scores_the_segmentation_v_rand_scores():
+    # two cells (1) separated by a membrane column (0)
+    truth = np.ones((12, 12), dtype=np.uint8)
+    truth[:, 6] = 0
+    speck = truth.copy()
+    speck[3, 2] = 0  # a membrane pixel inside the left cell: a hole, no new cell
+    split = truth.copy()
+    split[8, :6] = 0  # a membrane row that cuts the left cell in two: a new cell
+    raw = evaluation.betti_matching_error(speck, truth)["betti_matching_error"]
+    assert raw == 1 and evaluation.thinned_betti_matching(speck, truth) == 0
+    assert evaluation.betti_matching_error(split, truth)["betti_matching_error"] == 1
+    assert evaluation.thinned_betti_matching(split, truth) == 1
+    assert evaluation.thinned_betti_matching(truth, truth) == 0
+    scores = evaluation.score_at_threshold(speck[None].astype(float), truth[None], [0], 0.5, 4)
+    assert scores["mean"]["betti_matching"] == 1 and scores["mean"]["betti_matching_thinned"] == 0
+
+
+def test_separated_cells_breaks_diagonal_contacts_only():
+    labels = np.array([[1, 1, 0, 2], [1, 0, 2, 2], [0, 0, 0, 0], [3, 3, 3, 3]])
+    cells = evaluation.separated_cells(labels)
+    # (0, 1) and (1, 2) touch diagonally across the dam: both become boundary
+    expected = np.array([[1, 0, 0, 1], [1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=bool)
+    np.testing.assert_array_equal(cells, expected)
