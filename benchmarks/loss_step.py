@@ -13,7 +13,8 @@ batch normalisation (the paper's recipe); ``--batch 8`` takes 8 patches and grou
 :data:`topobook.study.timing.LOSS_STEP_SETTINGS` (BCE alone; BCE + L_topo with lifetime matching on
 the cubical complex, the paper's text; the authors' notebook loss, with and without the
 emulated gradient bug; clDice with 3 and with 10 soft-skeleton iterations; Betti matching; the
-sorted-value control; Skeleton Recall). The measurement is
+sorted-value control; Skeleton Recall; SCNP with its 3 x 3 window at weight 1, i.e. the BCE of
+the penalised logits alone). The measurement is
 :func:`topobook.study.timing.training_step_ms`, the same function chapter 6 calls: the losses take
 turns on the same patches within each round, so machine noise hits all alike. Prints the median
 ms per step over ``--repeats`` rounds (after 2 warm-up rounds) and the ratio to BCE measured in

@@ -375,7 +375,7 @@ def test_training_loss_rejects_bad_options():
     with pytest.raises(ValueError, match="cldice"):  # the message lists the known names
         training_loss(x, g, "clDice", 0.1)
     assert TOPO_LOSSES == (
-        "none", "topo", "cldice", "sorted_value", "betti_matching", "skeleton_recall"
+        "none", "topo", "cldice", "sorted_value", "betti_matching", "skeleton_recall", "scnp"
     )
     with pytest.raises(ValueError, match="lam"):
         training_loss(x, g, "topo", -1.0)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from topobook.losses.scnp import scnp_loss
 from topobook.losses.skeleton_recall import skeleton_recall_loss
 from topobook.topology.betti_matching import betti_matching_loss
 from topobook.topology.persistence import (
@@ -519,7 +520,9 @@ def numerical_gradient(loss_fn, image: np.ndarray, eps: float = 1e-6) -> np.ndar
 # Baselines and controls beside L_topo: clDice, the sorted-value term, and one entry point.
 
 CLDICE_SMOOTH = 1.0  # the smoothing constant of the reference soft_cldice (``smooth = 1.``)
-TOPO_LOSSES = ("none", "topo", "cldice", "sorted_value", "betti_matching", "skeleton_recall")
+TOPO_LOSSES = (
+    "none", "topo", "cldice", "sorted_value", "betti_matching", "skeleton_recall", "scnp"
+)
 
 
 def _check_iterations(iterations: int) -> int:
@@ -645,7 +648,8 @@ def sorted_value_loss(
 
 
 def _term_function(loss: str):
-    """The function ``(likelihood, target, **kwargs) -> scalar`` of a name in TOPO_LOSSES."""
+    """The function ``(likelihood, target, **kwargs) -> scalar`` of a name in TOPO_LOSSES
+    (``"scnp"``'s takes the logits in place of the likelihood)."""
     if loss == "topo":
         return topological_loss
     if loss == "cldice":
@@ -654,6 +658,8 @@ def _term_function(loss: str):
         return sorted_value_loss
     if loss == "skeleton_recall":
         return skeleton_recall_loss
+    if loss == "scnp":
+        return scnp_loss
     return betti_matching_loss
 
 
@@ -673,7 +679,10 @@ def training_loss(
     ``"betti_matching"``: :func:`topobook.topology.betti_matching.betti_matching_loss`;
     ``"skeleton_recall"``: :func:`topobook.losses.skeleton_recall.skeleton_recall_loss` (kwargs
     ``thin_class``: 0, the default, for ISBI's membranes, 1 for TopoMortar's mortar;
-    ``smooth``, ``reduction``).
+    ``smooth``, ``reduction``);
+    ``"scnp"``: :func:`topobook.losses.scnp.scnp_loss` (kwargs ``window``, ``membrane_weight``),
+    the one term that receives the **logits**, not ``sigmoid(logits)``: SCNP pools logits, and
+    its term is the excess BCE of the pooled logits, so ``lam = 1`` trains on them alone.
 
     ``logits``: ``(B, 1, H, W)``, ``(B, H, W)`` or ``(H, W)``; ``target`` the same shape in
     {0, 1}. BCE is computed from the logits and averaged over pixels. Returns
@@ -701,6 +710,8 @@ def training_loss(
     elif term_fn is topological_loss:
         # x and g are checked: sigmoid(x) is finite and in [0, 1], so skip checking them again
         term = _topological_loss_of_checked_pair(torch.sigmoid(x), g, **kwargs)
+    elif term_fn is scnp_loss:
+        term = scnp_loss(x, g, **kwargs)  # acts on the logits (see scnp_loss)
     else:
         term = term_fn(torch.sigmoid(x), g, **kwargs)
     return LossParts(bce + lam * term, bce, term)

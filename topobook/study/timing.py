@@ -210,6 +210,8 @@ LOSS_STEP_SETTINGS: dict[str, dict] = {
     "BCE + sorted values (control)": {"loss": "sorted_value", "lam": 1 / 6000},
     # weight 1 as in the reference trainer (weight_srec) and TopoMortar's CESkeletonRecallLoss
     "BCE + Skeleton Recall": {"loss": "skeleton_recall", "lam": 1.0},
+    # weight 1: the excess term then trains on the SCNP logits alone, as the reference does
+    "BCE + SCNP (3x3)": {"loss": "scnp", "lam": 1.0, "window": 3},
 }
 
 

@@ -88,7 +88,7 @@ _TRAINING_MODULES = (
     "metrics/evaluation", "losses/topological", "metrics/pixel", "topology/persistence",
     "topology/unionfind", "tip", "training/config", "training/run", "training/patches",
     "training/unet", "topology/betti_matching", "losses/skeleton_recall",
-    "metrics/isbi_challenge", "metrics/topomortar_metrics",
+    "metrics/isbi_challenge", "metrics/topomortar_metrics", "losses/scnp",
 )
 
 
@@ -126,6 +126,7 @@ class TrainConfig:
     keep_zero_length: bool = False  # TopologyLayer's fixed-length diagrams (authors' notebook)
     misroute_gradient: bool = False  # the authors' shared-layer gradient bug (chapter 2)
     cldice_iterations: int = 3  # soft-skeleton iterations of loss="cldice"
+    scnp_window: int = 3  # side of the square neighbourhood of loss="scnp" (odd; reference: 3)
     input_mode: str = "processed"  # for the topo_input strategies (the paper's text)
     tip_window: int = 1  # TIP settings of the authors' notebook: window 1, border 1, noise 0.01
     tip_border: int = 1
@@ -180,6 +181,10 @@ class TrainConfig:
             (0 < self.operating_point_step <= 0.5, "operating_point_step must lie in (0, 0.5]"),
             (self.patch_size % 2**self.depth == 0, "patch_size must be divisible by 2**depth"),
             (self.n_val_patches >= 1, "n_val_patches must be >= 1"),
+            (
+                type(self.scnp_window) is int and self.scnp_window >= 1 and self.scnp_window % 2,
+                "scnp_window must be an odd integer >= 1",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -248,11 +253,15 @@ class TrainConfig:
 
     def identity(self) -> dict:
         """What must match for a run to be resumed or reused: every setting but the epoch count,
-        the thread count and the trunks it saves, and the package version (bumped when training
-        code changes)."""
+        the thread count and the trunks it saves (and ``scnp_window`` unless ``loss="scnp"``),
+        and the package version (bumped when training code changes)."""
         values = dataclasses.asdict(self)
         values.pop("epochs")
         values.pop("threads")
         values.pop("trunk_epochs")
+        if self.loss != "scnp":
+            # added after runs were stored: left out where it changes nothing, so that their
+            # identity, and their reuse, are kept
+            values.pop("scnp_window")
         values["code_version"] = topobook.__version__
         return json.loads(json.dumps(values))

@@ -81,6 +81,10 @@ def _term_options(config: TrainConfig) -> dict:
         }
     if config.loss == "cldice":
         return {"iterations": config.cldice_iterations}
+    if config.loss == "scnp":
+        # weighs the class-0 pixels of SCNP's BCEs as the training BCE does: lam = 1 then
+        # trains on the SCNP logits alone (topobook.losses.scnp)
+        return {"window": config.scnp_window, "membrane_weight": config.membrane_weight}
     return {}
 
 
