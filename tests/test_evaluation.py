@@ -211,3 +211,27 @@ def test_separated_cells_breaks_diagonal_contacts_only():
     # (0, 1) and (1, 2) touch diagonally across the dam: both become boundary
     expected = np.array([[1, 0, 0, 1], [1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=bool)
     np.testing.assert_array_equal(cells, expected)
+
+
+def test_best_threshold_reading_is_the_best_of_the_grid_read_at_each_threshold(slice_29):
+    images, masks = slice_29
+    truth = masks[:, :128, :128]
+    rng = np.random.default_rng(3)
+    prob = np.clip(truth * 0.6 + 0.4 * rng.random(truth.shape), 0, 1).astype(np.float32)
+    grid = (0.3, 0.5, 0.7, 0.9)
+    best = evaluation.evaluate_at_best_threshold(prob, truth, [29], grid, betti_window=32)
+    each = [evaluation.score_at_threshold(prob, truth, [29], t, 32)["mean"]["v_rand"] for t in grid]
+    assert best["mean"]["v_rand"] == pytest.approx(max(each), abs=1e-12)
+    assert best["threshold"] == grid[int(np.argmax(each))]
+    assert "betti_matching_thinned" in best["mean"] and best["grid"].startswith("4 thresholds")
+
+
+def test_best_threshold_step_is_in_a_run_s_identity_only_when_set():
+    from topobook.training.config import TrainConfig
+
+    assert "best_threshold_step" not in TrainConfig().identity()
+    config = TrainConfig(best_threshold_step=0.25)
+    assert config.identity()["best_threshold_step"] == 0.25
+    assert config.best_thresholds == (0.25, 0.5, 0.75) and TrainConfig().best_thresholds == ()
+    with pytest.raises(ValueError, match="best_threshold_step"):
+        TrainConfig(best_threshold_step=0.6)

@@ -216,8 +216,10 @@ def load_evaluation_data(config) -> tuple[np.ndarray, np.ndarray]:
 def evaluate(config, probabilities, masks, val_probabilities, val_masks, last=None) -> dict:
     """The scores of a run's cell probabilities on the evaluation slices
     (:func:`topobook.metrics.evaluation.evaluate`), ``"at_operating_point"``: at the one
-    threshold chosen on the whole validation slices, and ``"last"``: the last epoch's
-    probabilities ``last`` scored alike (``None`` where not scored)."""
+    threshold chosen on the whole validation slices, ``"at_best_threshold"``: at the evaluation
+    stack's own best threshold on the grid of ``config.best_threshold_step`` (only where that
+    step is > 0, :func:`topobook.metrics.evaluation.evaluate_at_best_threshold`), and ``"last"``:
+    the last epoch's probabilities ``last`` scored alike (``None`` where not scored)."""
     seed = config.seed * 1000
     slices, windows = config.eval_slices, config.betti_patches
     last_scores = None if last is None else evaluation.evaluate(last, masks, slices, seed, windows)
@@ -227,6 +229,10 @@ def evaluate(config, probabilities, masks, val_probabilities, val_masks, last=No
     )
     result = evaluation.evaluate(probabilities, masks, slices, seed, windows)
     result.update({"last": last_scores, "at_operating_point": operating_point})
+    if config.best_thresholds:
+        result["at_best_threshold"] = evaluation.evaluate_at_best_threshold(
+            probabilities, masks, slices, config.best_thresholds
+        )
     return result
 
 

@@ -363,6 +363,29 @@ def evaluate_at_operating_point(
     return result
 
 
+def evaluate_at_best_threshold(
+    probabilities: np.ndarray,
+    masks: np.ndarray,
+    slices: Sequence[int],
+    thresholds: Sequence[float] = FINE_THRESHOLDS,
+    betti_window: int = BETTI_WINDOW,
+) -> dict:
+    """The threshold-free reading of an evaluation stack: the threshold of ``thresholds`` with
+    the highest stack V_rand *of these slices* (Fiji's mean of the slice scores; the first of
+    equal maxima, :func:`topobook.metrics.isbi_challenge.isbi_stack_scores`), and every metric
+    read there (:func:`score_at_threshold`). It looks at the evaluation truth, as the ISBI
+    challenge's own score does, so it is no deployable operating point; applied alike to every
+    arm, it compares what the networks can separate, free of the noise of a threshold chosen on
+    a few validation slices. Returns :func:`score_at_threshold`'s dict plus ``"grid"``."""
+    best = isbi_challenge.isbi_stack_scores(probabilities, masks, thresholds)
+    result = score_at_threshold(
+        probabilities, masks, slices, best["threshold_v_rand"], betti_window
+    )
+    grid = best["thresholds"]
+    result["grid"] = f"{len(grid)} thresholds from {min(grid):g} to {max(grid):g}"
+    return result
+
+
 def evaluate_reference_at_operating_point(
     kind: str,
     val_images: np.ndarray,

@@ -152,6 +152,9 @@ class TrainConfig:
     betti_patches: int = 100  # windows per slice for the standard Betti error
     # grid of the run's one threshold, chosen on the validation slices: step, 2 step, ... < 1
     operating_point_step: float = 0.01
+    # > 0: also score the evaluation stack at its own best V_rand threshold on this grid (a
+    # threshold-free reading, the same for every arm; metrics.evaluation.evaluate_at_best_threshold)
+    best_threshold_step: float = 0.0
     threads: int = 1
 
     def __post_init__(self) -> None:
@@ -179,6 +182,10 @@ class TrainConfig:
             (self.membrane_weight > 0, "membrane_weight must be > 0"),
             (0 <= self.topo_start_epoch < self.epochs, "topo_start_epoch must lie in [0, epochs)"),
             (0 < self.operating_point_step <= 0.5, "operating_point_step must lie in (0, 0.5]"),
+            (
+                0 <= self.best_threshold_step <= 0.5,
+                "best_threshold_step must lie in [0, 0.5] (0: no best-threshold reading)",
+            ),
             (self.patch_size % 2**self.depth == 0, "patch_size must be divisible by 2**depth"),
             (self.n_val_patches >= 1, "n_val_patches must be >= 1"),
             (
@@ -243,6 +250,15 @@ class TrainConfig:
         return tuple(round(k * self.operating_point_step, 10) for k in range(1, count + 1))
 
     @property
+    def best_thresholds(self) -> tuple[float, ...]:
+        """The grid of the best-threshold reading: multiples of ``best_threshold_step`` in (0, 1)
+        (empty when the step is 0)."""
+        if not self.best_threshold_step:
+            return ()
+        count = int(np.floor((1.0 - 1e-9) / self.best_threshold_step))
+        return tuple(round(k * self.best_threshold_step, 10) for k in range(1, count + 1))
+
+    @property
     def selection(self) -> str:
         """How the evaluated weights are chosen: the average of the last epochs' weights
         (``"average_last_k"``), else the epoch of lowest validation cross-entropy (``"val_bce"``)
@@ -253,15 +269,18 @@ class TrainConfig:
 
     def identity(self) -> dict:
         """What must match for a run to be resumed or reused: every setting but the epoch count,
-        the thread count and the trunks it saves (and ``scnp_window`` unless ``loss="scnp"``),
-        and the package version (bumped when training code changes)."""
+        the thread count and the trunks it saves (and ``scnp_window`` unless ``loss="scnp"``,
+        ``best_threshold_step`` when 0), and the package version (bumped when training code
+        changes)."""
         values = dataclasses.asdict(self)
         values.pop("epochs")
         values.pop("threads")
         values.pop("trunk_epochs")
+        # fields added after runs were stored: left out at their defaults (where they change
+        # nothing), so that those runs' identity, and their reuse, are kept
         if self.loss != "scnp":
-            # added after runs were stored: left out where it changes nothing, so that their
-            # identity, and their reuse, are kept
             values.pop("scnp_window")
+        if not self.best_threshold_step:
+            values.pop("best_threshold_step")
         values["code_version"] = topobook.__version__
         return json.loads(json.dumps(values))
