@@ -44,6 +44,9 @@ BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
 GENERATED = {"rerun"}  # pages that build.py writes itself
 BOOK_FILES = ("*.md", "*.yml", "*.bib")  # every page and setting of book/, copied into the build
+# copied into the build too: the book's CSS and scripts, and its Sphinx extension (the
+# author-year bibliography, book/_config.yml's local_extensions)
+BOOK_FOLDERS = ("_static", "_ext")
 REPOSITORY_VARIABLE = "TOPOBOOK_REPOSITORY_URL"  # where readers find the sources
 # the one MathJax configuration the book loads (sphinx-mathjax-offline's mathjax_path), and what
 # it loads itself: the CHTML fonts, and the TeX extensions its autoload fetches on demand
@@ -396,9 +399,10 @@ def configure(src: Path, repository_url: str | None) -> None:
         substitutions["repository"] = f"[{repository_url}]({repository_url})"
     else:
         config.get("repository", {}).pop("url", None)
+        # no parentheses of its own: the pages write it in parentheses as well as in a sentence
         substitutions["repository"] = (
-            f"*(no address was configured for this build: set `{REPOSITORY_VARIABLE}` when "
-            "building the book)*"
+            f"*no address was configured for this build; set `{REPOSITORY_VARIABLE}` when "
+            "building the book*"
         )
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
@@ -543,8 +547,10 @@ def main() -> int:
                 shutil.copy(path, src / path.name)
     for path in NOTEBOOKS.glob("*.md"):  # text pages among the chapters
         shutil.copy(path, src / "notebooks" / path.name)
-    if (BOOK / "_static").is_dir():  # the book's CSS and scripts
-        shutil.copytree(BOOK / "_static", src / "_static")
+    for folder in BOOK_FOLDERS:
+        if (BOOK / folder).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(BOOK / folder, src / folder, ignore=ignore)
     (src / "notebooks" / "rerun.md").write_text(rerun_page(first + last))
     (src / "api.md").write_text(api_page((BOOK / "api.md").read_text()))
     configure(src, os.environ.get(REPOSITORY_VARIABLE))

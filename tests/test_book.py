@@ -232,3 +232,130 @@ def _public_modules() -> list[str]:
 
     found = pkgutil.walk_packages(topobook.__path__, "topobook.")
     return [m.name for m in found if not any(p.startswith("_") for p in m.name.split("."))]
+
+
+def _bibliography_style():
+    """book/_ext/bibliography_style.py, the Sphinx extension of the book's citations."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import bibliography_style
+
+    bibliography_style.register()
+    return bibliography_style
+
+
+HAND_MADE_BIB = r"""
+@inproceedings{one, author = {Sofi, Shakir and others}, title = {{U-Net} and {clDice} Priors},
+  booktitle = {B}, year = {2023}}
+@article{two, author = {Bauer, Ulrich and Lesnick, Michael}, title = {Induced Matchings},
+  journal = {J}, year = {2015}}
+@article{three, author = {Hu, X. and Li, F. and Chen, C.}, title = {T}, journal = {J},
+  year = {2019}}
+@article{threeb, author = {Hu, X. and Wang, Y. and Chen, C.}, title = {U}, journal = {J},
+  year = {2019}}
+@article{solo, author = {Br{\"u}el, Rickard}, title = {S}, journal = {J}, year = {2020}}
+"""
+
+
+def test_bibliography_is_author_year_with_et_al():
+    """The bibliography's labels are author and year, with a letter where two would be equal;
+    an author list that ends in BibTeX's ``and others`` ends in "et al." (not "and others");
+    braced words keep their capitals in pybtex's sentence-case titles."""
+    import pybtex.plugin
+    from pybtex.database import parse_string
+
+    _bibliography_style()
+    style = pybtex.plugin.find_plugin("pybtex.style.formatting", "author_year")()
+    entries = parse_string(HAND_MADE_BIB, "bibtex").entries
+    formatted = {e.key: e for e in style.format_entries(entries.values())}
+    labels = {key: e.label for key, e in formatted.items()}
+    assert labels == {
+        "one": "Sofi et al., 2023",
+        "two": "Bauer and Lesnick, 2015",
+        "three": "Hu et al., 2019a",
+        "threeb": "Hu et al., 2019b",
+        "solo": "Brüel, 2020",
+    }
+    one = formatted["one"].text.render_as("text")
+    assert one.startswith("Shakir Sofi et al. U-Net and clDice priors."), one
+    assert "others" not in one
+    assert formatted["two"].text.render_as("text").startswith("Ulrich Bauer and Michael Lesnick.")
+
+
+def test_citations_in_the_text_say_et_al_for_and_others():
+    """The referencing style of the text (``author_year_et_al``): "Sofi et al." for a list that
+    ends in ``others``, "Hu et al." for three authors, both names for two; the ``s`` roles
+    (full lists) keep every named author."""
+    from pybtex.database import parse_string
+    from pybtex.style.template import FieldIsMissing
+
+    module = _bibliography_style()
+    reference_style = module.AuthorYearEtAlReferenceStyle()
+    person = reference_style.person
+    entries = parse_string(HAND_MADE_BIB, "bibtex").entries
+
+    def authors(key, full=False):
+        data = {"entry": entries[key], "style": reference_style.styles[0]}
+        return person.author_or_editor_or_title(full).format_data(data).render_as("text")
+
+    assert authors("one") == "Sofi et al."
+    assert authors("one", full=True) == "Sofi et al."
+    assert authors("two") == "Bauer and Lesnick"
+    assert authors("three") == "Hu et al."
+    assert authors("three", full=True) == "Hu, Li, and Chen"
+    with pytest.raises(FieldIsMissing):
+        person.names("editor", False).format_data(
+            {"entry": entries["two"], "style": reference_style.styles[0]}
+        )
+
+
+def test_missing_repository_address_brings_no_parentheses_of_its_own(tmp_path):
+    """The landing page writes ``({{ repository }})``: the text that says no address was
+    configured must not bring parentheses of its own (it gave "((no address ...))")."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    (tmp_path / "_config.yml").write_text((ROOT / "book" / "_config.yml").read_text())
+    build.configure(tmp_path, None)
+    config = yaml.safe_load((tmp_path / "_config.yml").read_text())
+    text = config["sphinx"]["config"]["myst_substitutions"]["repository"]
+    assert "no address" in text and "(" not in text and ")" not in text
+    build.configure(tmp_path, "https://example.org/topobook")
+    config = yaml.safe_load((tmp_path / "_config.yml").read_text())
+    assert config["repository"]["url"] == "https://example.org/topobook"
+
+
+def test_book_renders_printed_markdown_as_myst_and_solutions_open():
+    """_config.yml: Markdown that cells print is parsed as MyST (tables, $math$; MyST-NB's
+    default is CommonMark), a solution's title opens it rather than linking to its exercise,
+    and the citations use the author-year styles of book/_ext."""
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    sphinx = config["sphinx"]["config"]
+    assert sphinx["nb_render_markdown_format"] == "myst"
+    assert sphinx["exercise_style"] == "solution_follow_exercise"
+    assert {"dollarmath", "amsmath"} <= set(config["parse"]["myst_enable_extensions"])
+    assert sphinx["bibtex_reference_style"] == "author_year_et_al"
+    assert sphinx["bibtex_default_style"] == "author_year"
+    assert (ROOT / "book" / config["sphinx"]["local_extensions"]["bibliography_style"]
+            / "bibliography_style.py").is_file()
+
+
+def test_reader_text_has_no_internal_wording_and_every_exercise_a_title():
+    """The Markdown a reader sees (book/*.md, notebooks' Markdown cells) names no test file and
+    no internal notes, no caption line starts with '>' (it would become a block quote), and
+    every exercise has a title."""
+    internal = re.compile(r"tests/|test_\w+\.py|project's (?:toolchain )?notes|project's kind")
+    texts = {p.name: p.read_text() for p in (ROOT / "book").glob("*.md")}
+    texts.update({p.name: p.read_text() for p in (ROOT / "notebooks").glob("*.md")})
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        texts[path.name] = "\n\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+        )
+    problems = []
+    for name, text in texts.items():
+        problems += [f"{name}: {m.group()!r}" for m in internal.finditer(text)]
+        problems += [f"{name}: exercise without a title" for _ in
+                     re.finditer(r"^`{3,}\{exercise\}\s*$", text, re.M)]
+        problems += [f"{name}: caption line starts with '>': {m.group()!r}" for m in
+                     re.finditer(r"^\*(?:Figure|Table)[^\n]*\n> [^\n]*", text, re.M)]
+    assert not problems, "\n".join(problems)

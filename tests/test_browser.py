@@ -2,7 +2,11 @@
 
 Fails on a missing image, a broken internal link, TeX left unrendered after MathJax ran (the
 MathJax delimiters, or a TeX command such as ``\\emph`` or ``\\cite`` in the visible text
-outside math and code), a notebook error cell, a figure whose text the page shrinks to
+outside math and code), Markdown left unparsed in the visible text (a table's delimiter row such
+as ``| --- |``, or a ``$...$`` pair: what a cell prints as Markdown is parsed as MyST, tables and
+math included), a figure or table caption broken into a block quote (a wrapped caption line that
+starts with ``>``), a solution whose title links away instead of opening it, a notebook error
+cell, a figure whose text the page shrinks to
 unreadable size, an image whose alt text is missing or a file hash, a table wider than its
 container, a page wider than the window, a page that logs a console error, and a chapter
 missing from the "next" path; saves a screenshot of every page to <book>/screenshots/.
@@ -51,6 +55,11 @@ SKIPPED_TEXT = {"script", "style", "pre", "code", "mjx-assistive-mml", "textarea
 SKIPPED_CLASSES = {"math", "highlight"}  # math (before MathJax ran) and code blocks
 VOID_TAGS = set("area base br col embed hr img input link meta source track wbr".split())
 RAW_TEX = re.compile(r"\\[A-Za-z]{2,}")  # a backslash and a TeX command name: \emph, \cite
+# a Markdown table left as text: its delimiter row (| --- |, |:---|, | — | as some tables write it)
+RAW_TABLE = re.compile(r"\|\s*:?(?:-{3,}|—+):?\s*\||\|-{3,}")
+# a $...$ pair left as text: opening $ before a non-space, closing $ after one and not before a
+# digit (the rule of MyST's dollarmath)
+RAW_DOLLAR_MATH = re.compile(r"(?<![\\$])\$(?=\S)[^$]{1,200}?(?<=\S)\$(?![\d$])")
 MAX_SHRINK = 2.0  # largest intended / rendered width of a figure
 HASH_ALT = re.compile(r"^[0-9a-f]{16,}(\.\w+)?$")  # MyST-NB's file names: sha256 of the image
 # first in <head>: every console error, uncaught exception and failed resource load of the page
@@ -72,7 +81,7 @@ window.__errors = [];
 })();
 </script>"""
 # after the page loaded (MathJax typesets after load, so wait a little): sizes, alt texts, tables
-MEASURE_SCRIPT = """<script>
+MEASURE_SCRIPT = r"""<script>
 window.addEventListener("load", () => setTimeout(() => {
   for (const img of document.images) {
     img.setAttribute("data-natural-width", img.naturalWidth);
@@ -95,6 +104,17 @@ window.addEventListener("load", () => setTimeout(() => {
     const cells = Array.from(table.querySelectorAll("th, td")).slice(0, 4);
     row.setAttribute("data-table-head", cells.map((c) => c.textContent.trim()).join(" | "));
     document.body.appendChild(row);
+  });
+  // a caption broken into a block quote: a block quote just after a paragraph that opens a
+  // figure or table caption (whose emphasis the quote cut off: "*Figure 1.8 — ... of")
+  article.querySelectorAll("blockquote").forEach((quote) => {
+    const before = quote.previousElementSibling;
+    const lead = before && before.tagName === "P" ? before.textContent.trim() : "";
+    if (/^\*?(Figures?|Tables?)\s+[0-9]/.test(lead)) {
+      const broken = document.createElement("meta");
+      broken.setAttribute("data-broken-caption", lead.slice(0, 60));
+      document.body.appendChild(broken);
+    }
   });
   const page = document.createElement("meta");
   page.setAttribute("data-page-overflow",
@@ -126,16 +146,27 @@ class Page(HTMLParser):
         self.tables = []  # (index, overflow in px, first text) where the page recorded them
         self.page_overflow = None  # px by which the page is wider than the window
         self.console_errors = None  # what the page logged (None: not recorded)
+        self.broken_captions = []  # the start of each caption broken into a block quote
+        self.solution_title_links = []  # links in a solution's title (they leave, not open)
+        self._solutions = 0  # open elements with class "solution"
+        self._solution_title = 0  # open admonition titles inside a solution
         self._skip = 0
-        self._open = []  # (tag, skips text) of the open elements
+        # (tag, skips text, is a solution, is a solution's title) of the open elements
+        self._open = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         classes = set((attrs.get("class") or "").split())
         skips = tag in SKIPPED_TEXT or bool(classes & SKIPPED_CLASSES)
+        solution = "solution" in classes
+        title = bool(self._solutions) and "admonition-title" in classes
         if tag not in VOID_TAGS:
-            self._open.append((tag, skips))
+            self._open.append((tag, skips, solution, title))
             self._skip += skips
+            self._solutions += solution
+            self._solution_title += title
+        if tag == "a" and self._solution_title and attrs.get("href"):
+            self.solution_title_links.append(attrs["href"])
         if "id" in attrs:
             self.ids.add(attrs["id"])
         if attrs.get("class"):
@@ -161,6 +192,8 @@ class Page(HTMLParser):
                     attrs.get("data-table-head", ""),
                 )
             )
+        if tag == "meta" and "data-broken-caption" in attrs:
+            self.broken_captions.append(attrs["data-broken-caption"])
         if tag == "meta" and "data-page-overflow" in attrs:
             self.page_overflow = int(attrs["data-page-overflow"])
             self.console_errors = json.loads(attrs["data-console-errors"])
@@ -169,8 +202,10 @@ class Page(HTMLParser):
         # close up to the matching open element (HTML allows omitted end tags)
         for i in range(len(self._open) - 1, -1, -1):
             if self._open[i][0] == tag:
-                for _, skips in self._open[i:]:
+                for _, skips, solution, title in self._open[i:]:
                     self._skip -= skips
+                    self._solutions -= solution
+                    self._solution_title -= title
                 del self._open[i:]
                 break
 
@@ -251,6 +286,7 @@ def test_every_page_renders_cleanly(built_book):
     assert len(pages) >= 10
     problems = []
     parsed = {}
+    tables_checked = 0
     for page in pages:
         dom = render(browser, page, shots / f"{page.stem}.png")
         assert dom, f"Chromium returned nothing for {page}"
@@ -269,6 +305,24 @@ def test_every_page_renders_cleanly(built_book):
         for match in RAW_TEX.finditer(text):
             context = text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " ")
             problems.append(f"{name}: raw TeX command {match.group()!r} in ...{context}...")
+        for pattern, what in ((RAW_TABLE, "a Markdown table"), (RAW_DOLLAR_MATH, "math")):
+            for match in pattern.finditer(text):
+                context = text[max(0, match.start() - 30) : match.end() + 30].replace("\n", " ")
+                problems.append(
+                    f"{name}: {what} left as text: {match.group()!r} in ...{context}... (Markdown "
+                    "that a cell prints must be parsed as MyST: nb_render_markdown_format)"
+                )
+        problems.extend(
+            f"{name}: the caption {lead!r}... is broken into a block quote: a wrapped line of it "
+            "starts with '>'; wrap it elsewhere"
+            for lead in doc.broken_captions
+        )
+        problems.extend(
+            f"{name}: a solution's title links to {href} instead of opening the solution "
+            "(sphinx-exercise's exercise_style: solution_follow_exercise)"
+            for href in doc.solution_title_links
+        )
+        tables_checked += len(doc.tables)
         for src, intended, rendered in doc.sizes:
             if rendered > 0 and intended / rendered > MAX_SHRINK:
                 problems.append(
@@ -314,6 +368,7 @@ def test_every_page_renders_cleanly(built_book):
                 ids = parsed[target].ids if target in parsed else set()
                 if target in parsed and fragment not in ids:
                     problems.append(f"{page.relative_to(html)}: link {href} to a missing anchor")
+    print(f"checked {len(pages)} pages with {tables_checked} tables")  # shown with pytest -s
     assert not problems, "\n".join(problems)
 
 
@@ -371,3 +426,26 @@ def test_next_path_goes_from_chapter_to_chapter(built_book):
                 f"the next chapter {following}"
             )
     assert not problems, "\n".join(problems)
+
+
+def test_checks_of_unparsed_markdown_on_hand_made_text():
+    """The patterns and the parser of the page test on hand-made input: a table's delimiter
+    row and a $...$ pair left as text are found, prices and plain dashes are not; a link in a
+    solution's title is found, one in its body is not."""
+    for raw in ("| a | b |\n| --- | --- |", "| — | — |", "|---|---|", "| :--- | ---: |"):
+        assert RAW_TABLE.search(raw), raw
+    for fine in ("Table 8.1 — ours | theirs", "a - b", "x || y"):
+        assert not RAW_TABLE.search(fine), fine
+    for raw in ("the $H_1$ bars", "between $\\beta_0$ and", "$x$"):
+        assert RAW_DOLLAR_MATH.search(raw), raw
+    for fine in ("costs $5 and $6", "a $ sign", "$ 3 $"):
+        assert not RAW_DOLLAR_MATH.search(fine), fine
+    doc = Page()
+    doc.feed(
+        '<div class="solution dropdown admonition"><p class="admonition-title">Solution to'
+        '<a href="#ex-1"> Exercise 1</a></p><section><a href="#other">see</a></section></div>'
+        '<div class="exercise admonition"><p class="admonition-title">Exercise 2'
+        '<a href="#x">#</a></p></div><meta data-broken-caption="*Figure 1.8 — the label">'
+    )
+    assert doc.solution_title_links == ["#ex-1"]
+    assert doc.broken_captions == ["*Figure 1.8 — the label"]
