@@ -12,7 +12,9 @@ compared (the others are counted, not compared):
 * ``metrics.json``: every field identical (exact float equality, lists and dicts recursively)
   except these provenance and timing fields, ignored at any depth: ``train_seconds`` and
   ``eval_seconds`` (wall-clock times), ``code_hash`` (the hash of the package's files, which a
-  refactor changes by definition) and ``machine`` (the machine record: host, library versions).
+  refactor changes by definition) and ``machine`` (the machine record: host, library versions);
+  and a field only ``AFTER`` has, where it holds the default of a field added since
+  (``ADDED_DEFAULTS``: ``precision`` ``"fp32"``, what every earlier run computed in).
 
 Prints one line per difference and a summary; exits 1 if any number differs or a run is missing.
 """
@@ -29,6 +31,9 @@ from pathlib import Path
 import numpy as np
 
 IGNORED = ("train_seconds", "eval_seconds", "code_hash", "machine")
+# fields added to metrics.json (and its config) since runs were recorded: absent before, and at
+# this value after, they are the same run
+ADDED_DEFAULTS = {"precision": "fp32"}
 
 
 def compare_json(a, b, path: str = "") -> list[str]:
@@ -37,6 +42,8 @@ def compare_json(a, b, path: str = "") -> list[str]:
         out = []
         for key in sorted(set(a) | set(b)):
             if key in IGNORED:
+                continue
+            if key not in a and key in ADDED_DEFAULTS and b[key] == ADDED_DEFAULTS[key]:
                 continue
             if key not in a or key not in b:
                 out.append(f"{path}/{key}: only in {'after' if key not in a else 'before'}")

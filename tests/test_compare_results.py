@@ -36,3 +36,13 @@ def test_compare_results(tmp_path, capsys):
     _run(tmp_path / "e" / "other" / "seed0", 0.9, 1.0, p)  # a run only in one folder
     assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "e")]) == 1
     assert compare_results.main([str(tmp_path / "a"), str(tmp_path / "e"), "--subset"]) == 0
+
+
+def test_a_field_added_at_its_default_is_not_a_difference():
+    before = {"mean": {"dice": 0.9}, "config": {"seed": 0}}
+    after = {"mean": {"dice": 0.9}, "config": {"seed": 0, "precision": "fp32"},
+             "precision": "fp32"}
+    assert compare_results.compare_json(before, after) == []
+    bf16 = {**after, "precision": "bf16"}  # another value is a difference
+    assert compare_results.compare_json(before, bf16) == ["/precision: only in after"]
+    assert compare_results.compare_json(after, before) != []  # lost in after: a difference

@@ -320,8 +320,9 @@ def test_betti_numbers_reproduce_the_authors_table(test_set):
     theirs = {i: published[i][:2] for i in test_set.ids}
     assert ours == theirs  # 50 of 50
     assert all(published[i][2] == 0 for i in test_set.ids)
-    pairs = zip(test_set.ids, test_set.masks, strict=True)
+    pairs = list(zip(test_set.ids, test_set.masks, strict=True))
     assert ours == {i: mortar_betti_numbers(m, "labels") for i, m in pairs}  # a second count
+    assert ours == {i: mortar_betti_numbers(m, "unionfind") for i, m in pairs}  # a third
 
 
 def test_betti_by_labels_equals_gudhi():
@@ -333,12 +334,74 @@ def test_betti_by_labels_equals_gudhi():
         else:
             smooth = ndimage.gaussian_filter(rng.random((h, w)), 1)
             mask = (smooth > rng.uniform(0.3, 0.7)).astype(np.uint8)
-        assert mortar_betti_numbers(mask) == mortar_betti_numbers(mask, "labels"), (h, w, i)
+        gudhi = mortar_betti_numbers(mask)
+        assert gudhi == mortar_betti_numbers(mask, "labels"), (h, w, i)
+        assert gudhi == mortar_betti_numbers(mask, "unionfind"), (h, w, i)
     truth = ndimage.gaussian_filter(rng.random((300, 260)), 3) > 0.5
     pred = truth ^ (rng.random(truth.shape) < 0.02)
     assert topomortar_scores(pred, truth) == topomortar_scores(pred, truth, betti="labels")
+    assert topomortar_scores(pred, truth) == topomortar_scores(pred, truth, betti="unionfind")
     with pytest.raises(ValueError, match="betti method"):
         topomortar_scores(pred, truth, betti="ripser")
+
+
+def test_betti_by_unionfind_on_real_windows_and_predictions(test_set):
+    """The evaluation's counter (union-find) against labelling (scipy.ndimage.label), an
+    independent count, on every 128 x 128 window (strided views, as the local errors take them)
+    of the 50 test labels and of predictions made from them (mortar thickened, thinned, with
+    speckle: many small components and holes), and against gudhi on a sample of them."""
+    rng = np.random.default_rng(5)
+    checked_with_gudhi = 0
+    for k, truth in enumerate(test_set.masks):
+        thick = ndimage.binary_dilation(truth, iterations=int(rng.integers(1, 3)))
+        thin = ndimage.binary_erosion(truth)
+        speckle = truth ^ (rng.random(truth.shape) < 0.01)
+        for mask in (truth, thick.astype(np.uint8), thin.astype(np.uint8), speckle):
+            mask = mask.astype(np.uint8)
+            assert mortar_betti_numbers(mask, "unionfind") == mortar_betti_numbers(mask, "labels")
+            for y in range(0, 512, 128):
+                for x in range(0, 512, 128):
+                    window = mask[y : y + 128, x : x + 128]
+                    uf = mortar_betti_numbers(window, "unionfind")
+                    assert uf == mortar_betti_numbers(window, "labels"), (k, y, x)
+            if k % 10 == 0:
+                assert mortar_betti_numbers(mask, "unionfind") == mortar_betti_numbers(mask)
+                checked_with_gudhi += 1
+    assert checked_with_gudhi == 20
+
+
+def test_evaluation_scores_are_unchanged_by_the_unionfind_count(test_set):
+    """evaluate_predictions (union-find counts) gives the numbers of the authors' gudhi counts."""
+    rng = np.random.default_rng(6)
+    truth = test_set.masks[:2]
+    smooth = np.stack([ndimage.gaussian_filter(1.0 - t, 2.0) for t in truth])
+    brick = np.clip(smooth + 0.2 * rng.standard_normal(smooth.shape), 0, 1).astype(np.float32)
+    scored = topomortar.evaluate_predictions(brick, truth, book_scores=False)
+    for i in range(2):
+        pred = topomortar.mortar_prediction(brick[i])
+        expected = topomortar_scores(pred, truth[i], monai_axes=True, betti="gudhi")
+        assert {key: scored[key][i] for key in SCORE_KEYS} == pytest.approx(
+            expected, nan_ok=True, rel=0, abs=0)
+
+
+def test_evaluate_takes_the_validation_mortar_from_the_targets():
+    """evaluate() scores the validation images against 1 - the training targets it is given:
+    the same numbers as against the mortar read from the label files."""
+    from topobook.training.config import TrainConfig
+
+    config = TrainConfig(dataset="topomortar", train_slices=(1,), val_slices=(51, 52),
+                         eval_slices=(71,))
+    (_, _), (_, val_bricks) = topomortar.load_training_data(config)
+    _, val_mortar = topomortar.load_images(config.val_slices)
+    _, test_mortar = topomortar.load_images(config.eval_slices)
+    rng = np.random.default_rng(7)
+    val_p = np.clip(val_bricks + 0.4 * rng.standard_normal(val_bricks.shape), 0, 1)
+    test_p = np.clip(1.0 - test_mortar + 0.4 * rng.standard_normal(test_mortar.shape), 0, 1)
+    result = topomortar.evaluate(config, test_p.astype(np.float32), test_mortar,
+                                 val_p.astype(np.float32), val_bricks)
+    expected = topomortar.mean_scores(
+        topomortar.evaluate_predictions(val_p, val_mortar, book_scores=False))
+    assert result["val_mean"] == pytest.approx(expected, nan_ok=True, rel=0, abs=0)
 
 
 def test_real_label_scores(test_set):

@@ -20,7 +20,7 @@ The data-set protocol (:mod:`topobook.datasets`) for ``dataset="topomortar"`` (c
   fixed in advance, not chosen on any image. Each of the 50 test images (and of the 20
   validation images, for choosing λ) is scored with the authors' metrics,
   :func:`topobook.metrics.topomortar_metrics.topomortar_scores` (``monai_axes=True``: their
-  loader's orientation, which changes only clDice; ``betti="labels"``, the same numbers as
+  loader's orientation, which changes only clDice; ``betti="unionfind"``, the same numbers as
   gudhi's, tested on all 50 test labels), and the test images also with the book's own,
   :func:`topobook.metrics.topomortar_metrics.topomortar_book_scores` (Betti matching error,
   V_rand, V_info of the bricks). Trivial predictors: all brick, all mortar.
@@ -431,7 +431,7 @@ def evaluate_predictions(
     keys = SCORE_KEYS + (BOOK_SCORE_KEYS if book_scores else ())
     scores: dict[str, list] = {key: [] for key in keys}
     for p, t in zip(mortar_prediction(probabilities), truth, strict=True):
-        row = topomortar_scores(p, t, monai_axes=True, betti="labels")
+        row = topomortar_scores(p, t, monai_axes=True, betti="unionfind")
         if book_scores:
             row.update(topomortar_book_scores(p, t))
         for key in keys:
@@ -459,8 +459,10 @@ def load_evaluation_data(config) -> tuple[np.ndarray, np.ndarray]:
 def evaluate(config, probabilities, mortar, val_probabilities, val_targets, last=None) -> dict:
     """The scores of a run's brick probabilities at :data:`THRESHOLD`: ``"mean"`` and
     ``"per_image"`` on the test images (the authors' and the book's scores), ``"val_mean"`` on
-    the validation images (the authors' scores, for choosing λ). ``last`` is not scored."""
-    _, val_mortar = load_images(config.val_slices)
+    the validation images (the authors' scores, for choosing λ). ``last`` is not scored.
+    ``val_targets``: the validation bricks the run trained with (:func:`load_training_data`), whose
+    complement is the validation mortar (not read again from the files)."""
+    val_mortar = 1 - np.asarray(val_targets, dtype=np.uint8)
     per_image = evaluate_predictions(probabilities, mortar, book_scores=True)
     val_per_image = evaluate_predictions(val_probabilities, val_mortar, book_scores=False)
     return {

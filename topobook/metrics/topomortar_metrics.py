@@ -70,6 +70,7 @@ from scipy import ndimage
 from topobook.metrics.isbi_challenge import isbi_scores
 from topobook.topology.betti_matching import betti_matching_error
 from topobook.topology.persistence import check_binary
+from topobook.topology.unionfind import binary_counts
 
 WINDOW = 128  # BettiErrorLocalMetric.window_size
 SCORE_KEYS = (
@@ -107,7 +108,7 @@ def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     return p, t
 
 
-BETTI_METHODS = ("gudhi", "labels")
+BETTI_METHODS = ("gudhi", "labels", "unionfind")
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -117,7 +118,8 @@ def mortar_betti_numbers(mask, method: str = "gudhi") -> tuple[int, int]:
     8-connected, bricks 4-connected), ``persistent_betti_numbers(inf, -inf)``. A mask without
     mortar gives ``(1, 0)`` (see the module docstring). ``method="labels"`` counts the same
     numbers by connected-component labelling (:func:`_betti_labels`), about a hundred times
-    faster."""
+    faster; ``method="unionfind"`` by one raster scan of union-find (:func:`_betti_unionfind`),
+    the same numbers again, faster still on the 128 x 128 windows of the local errors."""
     return _BETTI[_check_method(method)](_check_mask(mask, "mask"))
 
 
@@ -141,6 +143,20 @@ def _betti_labels(mask: np.ndarray) -> tuple[int, int]:
     return max(int(components), 1), int(n_bricks - np.count_nonzero(np.unique(border)))
 
 
+def _betti_unionfind(mask: np.ndarray) -> tuple[int, int]:
+    """The counts of :func:`_betti_labels` by one raster scan of union-find
+    (:func:`topobook.topology.unionfind.binary_counts` of the mortar, value 1, as the first
+    set of the cubical complex: the mortar 8-connected, the bricks 4-connected, the brick
+    regions that reach the border not counted), with the same ``max(components, 1)``. About 2.5
+    times faster than labelling on a 128 x 128 window (no labels image, no border scan), as fast
+    on a whole 512 x 512 image (``benchmarks/topomortar_evaluation.py``); equal to the labelling
+    and to gudhi (tested on random masks, every window of the 50 test labels and predictions)."""
+    counts = binary_counts(mask, superlevel=True, complex="cubical")
+    if counts is None:
+        raise ValueError("mask must be binary with values in {0, 1} (1 = mortar)")
+    return max(counts[0], 1), counts[1]
+
+
 def _betti_gudhi(mask: np.ndarray) -> tuple[int, int]:
     import gudhi
 
@@ -150,7 +166,7 @@ def _betti_gudhi(mask: np.ndarray) -> tuple[int, int]:
     return int(numbers[0]), int(numbers[1])
 
 
-_BETTI = {"gudhi": _betti_gudhi, "labels": _betti_labels}
+_BETTI = {"gudhi": _betti_gudhi, "labels": _betti_labels, "unionfind": _betti_unionfind}
 
 
 def _local_betti_errors(p: np.ndarray, t: np.ndarray, betti) -> tuple[float, float]:
@@ -192,8 +208,9 @@ def topomortar_scores(pred, truth, monai_axes: bool = False, betti: str = "gudhi
     ``1 - mask``, the 128 x 128 windows, clDice with NaN when undefined, Dice 0 when both masks
     are empty). ``monai_axes=True`` transposes both masks first, as MONAI's loader did for the
     published numbers (it changes only clDice). ``betti="labels"`` counts the Betti numbers by
-    labelling instead of gudhi: the same numbers (:func:`mortar_betti_numbers`), a hundred
-    times faster (about 3 s per 512 x 512 image with gudhi on the book's 2 cores). Raises
+    labelling instead of gudhi, ``betti="unionfind"`` by union-find: the same numbers
+    (:func:`mortar_betti_numbers`), a hundred times faster (about 3 s per 512 x 512 image with
+    gudhi on the book's 2 cores). Raises
     ``ValueError`` for masks that are not 2-D, not binary (a {0, 255} label gets a hint),
     contain NaN, or differ in shape.
     """

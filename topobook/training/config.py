@@ -33,6 +33,11 @@ topologically processed images, ``input_mode="modified"`` as in the authors' not
 ``"processed"`` as in the text, or ``"raw+processed"``, both as two channels) and
 ``"topo_loss+topo_input"``.
 
+Precision (``precision=``, :mod:`topobook.training.precision`): ``"fp32"`` (the default), or
+bfloat16 autocast of the forward passes (``"bf16"``, only where the machine does it natively;
+``"auto"`` picks it there). A config at the default has the identity it had before the field
+existed, so recorded runs and registered studies keep their precision and their results.
+
 The data set (``dataset=``) is a plug-in (:mod:`topobook.datasets`): its module fills and checks
 the split fields and gives the number of input channels; nothing here names a data set.
 """
@@ -50,7 +55,8 @@ import topobook
 from topobook.datasets import get_dataset
 from topobook.losses.topological import LAMBDA_PAPER, MATCHINGS, TOPO_LOSSES
 from topobook.topology.persistence import COMPLEXES
-from topobook.training.unet import NORMS
+from topobook.training.precision import PRECISIONS, resolve_precision
+from topobook.training.unet import NORMS, default_device
 
 STRATEGIES = ("baseline", "topo_loss", "topo_input", "topo_loss+topo_input")
 INPUT_MODES = ("modified", "processed", "raw+processed")
@@ -88,8 +94,12 @@ _TRAINING_MODULES = (
     "metrics/evaluation", "losses/topological", "metrics/pixel", "topology/persistence",
     "topology/unionfind", "tip", "training/config", "training/run", "training/patches",
     "training/unet", "topology/betti_matching", "losses/skeleton_recall",
-    "metrics/isbi_challenge", "metrics/topomortar_metrics", "losses/scnp",
+    "metrics/isbi_challenge", "metrics/topomortar_metrics", "losses/scnp", "training/precision",
 )
+# Fields left out of identity() at their default value: fields added after runs were recorded,
+# whose default computes what those runs computed (their identity, and the reuse of their
+# results, must not change).
+_IDENTITY_DEFAULTS = {"precision": "fp32", "best_threshold_step": 0.0}
 
 
 def code_hash() -> str:
@@ -156,10 +166,18 @@ class TrainConfig:
     # threshold-free reading, the same for every arm; metrics.evaluation.evaluate_at_best_threshold)
     best_threshold_step: float = 0.0
     threads: int = 1
+    # arithmetic of the forward passes (topobook.training.precision): "fp32" (the default, the
+    # precision of every run recorded before the field), "bf16" (autocast; only where native) or
+    # "auto" (bf16 where native, else fp32; resolved when the config is made)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {tuple(RECIPES)}, got {self.recipe!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision == "auto":  # this machine's choice, recorded in the config
+            object.__setattr__(self, "precision", resolve_precision("auto", default_device()))
         for name, value in RECIPES[self.recipe].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -269,18 +287,18 @@ class TrainConfig:
 
     def identity(self) -> dict:
         """What must match for a run to be resumed or reused: every setting but the epoch count,
-        the thread count and the trunks it saves (and ``scnp_window`` unless ``loss="scnp"``,
-        ``best_threshold_step`` when 0), and the package version (bumped when training code
-        changes)."""
+        the thread count and the trunks it saves, and the package version (bumped when training
+        code changes). A field of ``_IDENTITY_DEFAULTS`` at its default is left out, and
+        ``scnp_window`` unless ``loss="scnp"``: fields added after runs were recorded, whose
+        default computes what those runs computed, so that their identity is unchanged."""
         values = dataclasses.asdict(self)
         values.pop("epochs")
         values.pop("threads")
         values.pop("trunk_epochs")
-        # fields added after runs were stored: left out at their defaults (where they change
-        # nothing), so that those runs' identity, and their reuse, are kept
+        for name, default in _IDENTITY_DEFAULTS.items():
+            if values[name] == default:
+                values.pop(name)
         if self.loss != "scnp":
             values.pop("scnp_window")
-        if not self.best_threshold_step:
-            values.pop("best_threshold_step")
         values["code_version"] = topobook.__version__
         return json.loads(json.dumps(values))

@@ -6,6 +6,10 @@ once finished, a compact artefact: ``metrics.json``, ``model.pt`` (the selected 
 ``predictions.npz`` (cell probabilities of the evaluation slices, and of the whole validation
 slices for choosing an operating point), and the checkpoint is deleted.
 A finished run is reused only when its configuration *and* the code version match.
+A run's forward passes (training, validation loss, the evaluation's predictions) are in its
+``precision`` (:mod:`topobook.training.precision`: float32, or bfloat16 autocast where native,
+the logits cast to float32 before any loss or probability); the diagrams recorded during training
+are computed from float32 predictions.
 The configuration and its recipes are in :mod:`topobook.training.config`; the data set's part
 (splits, loading, evaluation) in its module of :mod:`topobook.datasets`.
 """
@@ -32,6 +36,7 @@ from topobook.topology.persistence import diagrams
 from topobook.training.config import TrainConfig, code_hash
 from topobook.training.machine import machine_record
 from topobook.training.patches import PatchSampler
+from topobook.training.precision import as_float32, autocast
 from topobook.training.trunk import default_trunk_dir, epochs_to_save, trunk_identity, trunk_path
 from topobook.training.unet import UNet, default_device
 
@@ -157,16 +162,22 @@ def _batches(pairs, batch_size):
         yield x, y
 
 
-def predict(model: torch.nn.Module, images: np.ndarray, device=None) -> np.ndarray:
+def predict(
+    model: torch.nn.Module, images: np.ndarray, device=None, precision: str = "fp32"
+) -> np.ndarray:
     """Cell probabilities ``(N, H, W)`` float32 for images ``(N, H, W)`` or ``(N, C, H, W)``,
-    one at a time."""
+    one at a time. ``precision``: the forward pass's (:mod:`topobook.training.precision`; the
+    logits are cast to float32 before the sigmoid)."""
     device = device or next(model.parameters()).device
     model.eval()
     x = _as_input(images)
+    out = []
     with torch.no_grad():
-        return np.stack(
-            [torch.sigmoid(model(xi[None].to(device)))[0, 0].cpu().numpy() for xi in x]
-        )
+        for xi in x:
+            with autocast(precision, device):
+                logits = model(xi[None].to(device))
+            out.append(torch.sigmoid(as_float32(logits))[0, 0].cpu().numpy())
+    return np.stack(out)
 
 
 def _write_json(obj, path: Path) -> None:
@@ -242,10 +253,12 @@ def train(
     run_epochs(config, fit, inputs, state, out_dir, progress, callback, trunk_dir)
     start = time.perf_counter()
     eval_x, truth = evaluation_inputs(config, dataset)
-    last = predict(fit.model, eval_x) if _scores_last_epoch(config, dataset) else None
+    precision = config.precision  # the run's, for the evaluation's forward passes too
+    scores_last = _scores_last_epoch(config, dataset)
+    last = predict(fit.model, eval_x, precision=precision) if scores_last else None
     select_weights(config, fit.model, state)
-    probabilities = predict(fit.model, eval_x)
-    val_probabilities = predict(fit.model, inputs.val_x)
+    probabilities = predict(fit.model, eval_x, precision=precision)
+    val_probabilities = predict(fit.model, inputs.val_x, precision=precision)
     result = evaluate_run(config, dataset, probabilities, truth, val_probabilities, inputs, last)
     record_run(config, dataset, state, inputs, result, time.perf_counter() - start)
     save_finished_run(out_dir, config, state, probabilities, val_probabilities, result)
@@ -387,14 +400,18 @@ def run_epochs(
 
 
 def _train_epoch(config: TrainConfig, fit: Fit, sampler: PatchSampler, epoch: int) -> dict:
-    """One pass over the epoch's training crops; the mean BCE and topological term."""
+    """One pass over the epoch's training crops; the mean BCE and topological term. The forward
+    pass in the run's precision (:mod:`topobook.training.precision`), the logits cast to float32
+    before the loss."""
     fit.model.train()
     sums = np.zeros(2)
     n_batches = 0
     for x, y in _batches(_epoch_crops(sampler, config.crops_per_slice), config.batch_size):
         fit.optimizer.zero_grad()
         x = x.to(fit.device, memory_format=torch.channels_last)
-        parts = _loss_parts(fit.model(x), y.to(fit.device), config, epoch)
+        with autocast(config.precision, fit.device):  # nothing under fp32
+            logits = fit.model(x)
+        parts = _loss_parts(as_float32(logits), y.to(fit.device), config, epoch)
         parts.total.backward()
         fit.optimizer.step()
         fit.scheduler.step()
@@ -407,12 +424,15 @@ def _validation_loss(
     config: TrainConfig, fit: Fit, val_pairs: list, epoch: int | None = None
 ) -> dict:
     """The mean loss of the fixed validation crops after epoch ``epoch`` (0-based; None: with
-    the topological term): one forward pass for all crops, the loss of each crop alone."""
+    the topological term): one forward pass for all crops (in the run's precision, the logits
+    cast to float32), the loss of each crop alone."""
     fit.model.eval()
     val = np.zeros(3)
     with torch.no_grad():
         x, y = next(_batches(val_pairs, len(val_pairs)))
-        logits = fit.model(x.to(fit.device, memory_format=torch.channels_last))
+        with autocast(config.precision, fit.device):
+            logits = fit.model(x.to(fit.device, memory_format=torch.channels_last))
+        logits = as_float32(logits)
         for i in range(len(val_pairs)):
             parts = _loss_parts(
                 logits[i : i + 1], y[i : i + 1].to(fit.device), config, epoch, validation=True
@@ -527,7 +547,8 @@ def record_run(
 def run_record(config: TrainConfig, state: dict, eval_seconds: float) -> dict:
     """What ``metrics.json`` records of every finished run, whatever its data set: the
     configuration and its identity, the code that trained it, how the evaluated weights were
-    chosen, the times, the training history and the recorded diagrams, and the machine that
+    chosen, the precision of its forward passes (``"fp32"`` or ``"bf16"``), the times, the
+    training history and the recorded diagrams, and the machine that
     computed it (:func:`topobook.training.machine.machine_record`: the numbers of a run are
     bit-reproducible on that machine only)."""
     return {
@@ -535,6 +556,7 @@ def run_record(config: TrainConfig, state: dict, eval_seconds: float) -> dict:
         "config_identity": config.identity(),
         "code_version": topobook.__version__,
         "code_hash": code_hash(),
+        "precision": config.precision,
         "protocol": config.protocol,
         "selection": config.selection,
         "epochs": config.epochs,
