@@ -171,10 +171,10 @@ def training_jobs(pages: list[dict]) -> list[tuple[Path, object]]:
     parameters include ``strategy``, ``seeds`` and ``results_dir`` (chapter 4), and those with
     ``arms``, ``seeds`` and ``results_dir`` (chapter 8, whose runs after its λ sweep appear once
     the sweep is finished: call again after training), and chapter 7's (``pilot_seeds`` and
-    ``results_dir``: the λ pilot and the pre-registered study)."""
-    from topobook.study import chapter4, confirmatory, topomortar_study
+    ``results_dir``: the λ pilot, the pre-registered study, the second registration's pilot)."""
+    from topobook.study import chapter4, chapter7, topomortar_study
 
-    planners = (chapter4, topomortar_study, confirmatory)  # the first whose parameters match
+    planners = (chapter4, topomortar_study, chapter7)  # the first whose parameters match
     jobs = {}
     for page in pages:
         names = _parameter_names(page["source"])

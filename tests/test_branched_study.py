@@ -80,3 +80,21 @@ def test_pilot_sums_on_a_hand_made_table():
     assert bs.threshold_correlation(table) > 0.9
     with pytest.raises(ValueError, match="equal length"):
         bs.correlation([1, 2], [1, 2])
+
+
+def test_chapter_7_plans_the_first_registration_and_the_second_pilot(tmp_path):
+    from topobook.study import chapter7
+    from topobook.study import confirmatory as cs
+
+    values = {"results_dir": tmp_path, "pilot_seeds": [0], "pilot_lam_grid": {"topo_loss": [0.1]},
+              "seeds_per_fold": 1, "overrides": {"epochs": 2, "average_epochs": 1},
+              "rerun_study": False, "workers": None}
+    first = cs.chapter_runs(values)
+    assert chapter7.chapter_runs(values) == first  # no second pilot asked for
+    both = chapter7.chapter_runs({**values, "branched_seeds": [0, 1],
+                                  "branched_lam_grid": {"betti_matching": [0.1]}})
+    second = both[len(first):]
+    assert both[: len(first)] == first and len(second) == 4
+    assert all(c.epochs == 2 for _, c in second)
+    assert [c.branch_epoch for _, c in second] == [0, 0, 1, 1]  # trunks, then branches at 1
+    assert all(str(d).startswith(str(tmp_path / bs.FOLDER / "pilot")) for d, _ in second)

@@ -269,3 +269,68 @@ def trivial_readings(fold: str = "P", thresholds=None) -> dict:
             for endpoint in ENDPOINTS
         }
     return out
+
+
+# ------------------------------------------------------------------ the pilot, summed up
+
+# The readings and endpoints the pilot's tables show, with their labels.
+PILOT_COLUMNS = {
+    "at_operating_point:v_rand": "V_rand at the validation threshold",
+    "at_best_threshold:v_rand": "V_rand at the stack's best threshold",
+    "at_operating_point:betti_matching_thinned": "BM error, thinned, validation thr.",
+    "at_best_threshold:betti_matching_thinned": "BM error, thinned, best thr.",
+    "at_best_threshold:betti_matching": "BM error, raw mask, best thr.",
+    "val_v_rand": "validation V_rand (criterion)",
+}
+# The first registration's from-scratch paired SDs (its study, pooled within folds; the record)
+FIRST_DESIGN = {"at_operating_point:v_rand": "v_rand",
+                "at_operating_point:betti_matching": "betti_matching"}
+
+
+def pilot_summary(table):
+    """Mean over seeds of :data:`PILOT_COLUMNS` per arm and λ (the baseline first)."""
+    columns = [c for c in PILOT_COLUMNS if c in table]
+    out = table.fillna({"lam": 0.0}).groupby(["arm", "lam"], sort=False)[columns].mean()
+    return out.rename(columns=PILOT_COLUMNS)
+
+
+def noise_table(table, record: dict | None = None):
+    """Per reading and endpoint: the SD of the baseline over seeds, the pooled SD of the paired
+    difference of the branches (prior - its own trunk's continuation), and the correlation of a
+    branch with its trunk; beside them, where the first registration's record has it, the
+    paired SD of its from-scratch study (``record["study"]["spread"]``, mean of its priors)."""
+    import pandas as pd
+
+    rows = []
+    base = table[table["arm"] == "baseline"]
+    for column, label in PILOT_COLUMNS.items():
+        if column == "val_v_rand" or column not in table:
+            continue
+        row = {"reading": label, "baseline SD": float(base[column].std(ddof=1)),
+               "paired SD (branched)": paired_sd(table, column)["sd"],
+               "branch–trunk correlation": pair_correlation(table, column)}
+        first = FIRST_DESIGN.get(column)
+        if record is not None and first in record["study"]["spread"]:
+            row["paired SD (first study, from scratch)"] = float(
+                np.mean(list(record["study"]["spread"][first]["paired_sd"].values())))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("reading")
+
+
+def choose_lambda(table, criterion: str = "val_v_rand", higher_is_better: bool = True) -> dict:
+    """Per prior, the λ whose mean paired difference of ``criterion`` (prior - its trunk's
+    continuation, validation slices only) is best; ties to the smallest λ."""
+    diffs = paired_differences(table, criterion)
+    chosen = {}
+    for prior, rows in diffs.groupby("arm"):
+        means = rows.groupby("lam")["difference"].mean().sort_index()
+        values = means.to_numpy() * (1.0 if higher_is_better else -1.0)
+        chosen[prior] = float(means.index[int(np.argmax(values))])
+    return chosen
+
+
+def trivial_margin(baseline: float, trivial: dict, endpoint: str) -> dict:
+    """How far the baseline beats each trivial predictor on an error endpoint: ``{kind:
+    (trivial - baseline) / trivial}`` (0.2: the baseline makes 20 % fewer errors)."""
+    return {kind: (scores[endpoint] - baseline) / scores[endpoint]
+            for kind, scores in trivial.items() if scores[endpoint] > 0}
