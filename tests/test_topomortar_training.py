@@ -262,3 +262,22 @@ def test_paper_recipe_selects_an_epoch_on_the_validation_crops(tmp_path):
     result = train(config, tmp_path, progress=False)
     assert result["selection"] == "val_bce" and result["best_epoch"] in (1, 2)
     assert set(result["mean"]) == set(SCORE_KEYS) | set(BOOK_SCORE_KEYS)
+
+
+def test_a_branched_chapter_8_branches_every_prior_from_its_seed_s_baseline(tmp_path):
+    parameters = {
+        "arms": ["baseline", "scnp"], "seeds": [0, 1], "sweep_seeds": [0],
+        "lam_grid": {"scnp": [1.0]}, "results_dir": tmp_path, "epochs": 4,
+        "average_epochs": 1, "recipe": "stable", "topo_start_epoch": 3,
+    }
+    plan = tmt.chapter_plan(parameters)
+    base = dict((c.seed, c) for _, c in plan["final"]["baseline"])
+    prior = dict((c.seed, c) for _, c in plan["final"]["scnp"])
+    assert all(c.trunk_epochs == (3,) and c.branch_epoch == 0 for c in base.values())
+    assert all(c.branch_epoch == 3 and c.loss == "scnp" for c in prior.values())
+    from topobook.training.trunk import trunk_key
+
+    assert trunk_key(base[1], 3) == trunk_key(prior[1], 3) != trunk_key(base[0], 3)
+    # the baseline is the from-scratch baseline: the branch point is no setting of it
+    scratch = tmt.chapter_plan({**parameters, "topo_start_epoch": 0})["final"]["baseline"]
+    assert [c.identity() for _, c in scratch] == [c.identity() for c in base.values()]

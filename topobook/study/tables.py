@@ -276,7 +276,10 @@ def term_label(config) -> str:
         return f"L_topo ({', '.join(details)})"
     if loss == "cldice":
         return f"clDice ({_field(config, 'cldice_iterations')} iterations)"
-    names = {"betti_matching": "Betti matching", "sorted_value": "sorted values (control)"}
+    if loss == "scnp":
+        return f"SCNP ({_field(config, 'scnp_window')}×{_field(config, 'scnp_window')} window)"
+    names = {"betti_matching": "Betti matching", "sorted_value": "sorted values (control)",
+             "skeleton_recall": "Skeleton Recall"}
     if loss not in names:
         raise ValueError(f"unknown loss {loss!r}")
     return names[loss]

@@ -32,6 +32,7 @@ ARMS: dict[str, dict] = {
     "betti_matching": {"strategy": "topo_loss", "loss": "betti_matching"},
     "cldice": {"strategy": "topo_loss", "loss": "cldice"},
     "skeleton_recall": {"strategy": "topo_loss", "loss": "skeleton_recall"},
+    "scnp": {"strategy": "topo_loss", "loss": "scnp"},
 }
 # The parameters that make a page one of chapter 8 (book/build.py plans its runs with
 # chapter_runs), and those that only change how the page shows its runs.
@@ -51,9 +52,17 @@ def run_folder(results_dir, arm: str, lam: float | None) -> Path:
 
 
 def _run(values: dict, arm: str, lam: float | None, seed: int, results_dir):
+    """One run of chapter 8. With ``topo_start_epoch`` k > 0 among ``values`` the design is
+    branched (:mod:`topobook.training.trunk`): the baseline saves its state after epoch k and
+    every prior of the same seed continues from it with its term; the baseline's own config
+    is then the from-scratch baseline's (k is no setting of it)."""
     fields = {**values, **ARMS[arm], "seed": seed}
     if lam is not None:
         fields["lam"] = lam
+    start = int(fields.get("topo_start_epoch", 0))
+    if arm == "baseline" and start > 0:
+        fields.pop("topo_start_epoch")
+        fields["trunk_epochs"] = (start,)
     return run_folder(results_dir, arm, lam) / f"seed{seed}", TrainConfig.from_dict(fields)
 
 
@@ -201,6 +210,7 @@ AUTHORS_LOSS = {
     "betti_matching": None,
     "cldice": "clDiceLoss",
     "skeleton_recall": "CESkeletonRecallLoss",
+    "scnp": None,  # not in the authors' published table
 }
 
 
