@@ -116,3 +116,14 @@ def test_trunk_epochs_are_checked(values, match):
         TrainConfig(**values)
     with pytest.raises(ValueError, match="a trunk epoch must lie"):
         trunk_key(TrainConfig(**TINY), 3)
+
+
+def test_a_study_run_carries_its_registration_in_its_identity():
+    sha = "ab" * 32
+    plain, registered = TrainConfig(**TINY), TrainConfig(registration_sha256=sha, **TINY)
+    assert "registration_sha256" not in plain.identity()
+    assert registered.identity()["registration_sha256"] == sha
+    assert trunk_identity(registered) != trunk_identity(plain)  # a study's trunks are its own
+    for bad in ("AB" * 32, "ab" * 31, "xyz"):
+        with pytest.raises(ValueError, match="registration_sha256"):
+            TrainConfig(registration_sha256=bad, **TINY)

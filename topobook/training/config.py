@@ -99,7 +99,7 @@ _TRAINING_MODULES = (
 # Fields left out of identity() at their default value: fields added after runs were recorded,
 # whose default computes what those runs computed (their identity, and the reuse of their
 # results, must not change).
-_IDENTITY_DEFAULTS = {"precision": "fp32", "best_threshold_step": 0.0}
+_IDENTITY_DEFAULTS = {"precision": "fp32", "best_threshold_step": 0.0, "registration_sha256": ""}
 
 
 def code_hash() -> str:
@@ -170,6 +170,9 @@ class TrainConfig:
     # precision of every run recorded before the field), "bf16" (autocast; only where native) or
     # "auto" (bf16 where native, else fp32; resolved when the config is made)
     precision: str = "fp32"
+    # the SHA-256 of the registration a study run belongs to ("" for other runs): recorded in
+    # metrics.json and part of the run's identity, so a changed registration retrains its runs
+    registration_sha256: str = ""
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
@@ -200,6 +203,12 @@ class TrainConfig:
             (self.membrane_weight > 0, "membrane_weight must be > 0"),
             (0 <= self.topo_start_epoch < self.epochs, "topo_start_epoch must lie in [0, epochs)"),
             (0 < self.operating_point_step <= 0.5, "operating_point_step must lie in (0, 0.5]"),
+            (
+                self.registration_sha256 == ""
+                or (len(self.registration_sha256) == 64
+                    and all(ch in "0123456789abcdef" for ch in self.registration_sha256)),
+                "registration_sha256 must be empty or 64 lower-case hex digits",
+            ),
             (
                 0 <= self.best_threshold_step <= 0.5,
                 "best_threshold_step must lie in [0, 0.5] (0: no best-threshold reading)",
