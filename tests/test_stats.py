@@ -32,6 +32,7 @@ def test_smallest_p_value_is_reached_by_a_consistent_difference():
     for n in (3, 5, 8):
         assert stats.sign_flip_test(np.arange(1, n + 1)) == pytest.approx(stats.smallest_p_value(n))
     assert stats.smallest_p_value(5) == 0.0625
+    assert stats.smallest_p_value(2000) == 0.0  # beyond float range: 0, not an OverflowError
 
 
 def test_holm_by_hand_and_order():
