@@ -216,9 +216,9 @@ def criterion_correlations(table, target: str = "at_best_threshold:v_rand") -> d
     """How well each validation criterion predicts the pilot's evaluation score ``target``: the
     correlation over the prior runs of the criterion's paired difference (prior - baseline, same
     seed) with the target's. Paired, because a λ is chosen among branches of one trunk, so only
-    what the branch changes matters. Criteria: ``val_v_rand`` (the first registration's),
-    ``-val_bce`` and the deployable reading's V_rand is *not* one (it reads the evaluation
-    slices)."""
+    what the branch changes matters. Criteria, both read on the validation slices only:
+    ``val_v_rand`` (the first registration's) and ``val_bce`` (its sign flipped, so that higher
+    is better for both)."""
     target_diff = paired_differences(table, target)["difference"]
     out = {}
     for criterion, sign in (("val_v_rand", 1.0), ("val_bce", -1.0)):
