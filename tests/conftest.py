@@ -10,15 +10,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (``make test``: ``-n auto --dist loadgroup``) every test of the built
-    book runs in one worker, so that the book is built once, while the other workers take the
-    unit tests; without xdist the marker does nothing."""
-    for item in items:
-        if "built_book" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("book"))
-
-
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """Every page executed with the CI parameters and the HTML book built from them (once per
