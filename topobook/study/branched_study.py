@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from topobook.study.confirmatory import PRIORS, lambda_label, load_run
+from topobook.study.confirmatory import PRIORS, lambda_label, load_run, prior_of
 from topobook.training.config import TrainConfig
 
 # ISBI 2012 slices 0-29. A one-slice guard between training and validation slices (neighbours
@@ -152,17 +152,10 @@ def pilot_table(runs: list[tuple[Path, TrainConfig]]):
 
     rows = []
     for out_dir, config in runs:
-        arm = "baseline" if not config.uses_topo_loss else _prior_of(config)
+        arm = "baseline" if not config.uses_topo_loss else prior_of(config)
         lam = float(config.lam) if config.uses_topo_loss else float("nan")
         rows.append({"arm": arm, "lam": lam, "seed": config.seed, **run_readings(out_dir)})
     return pd.DataFrame(rows)
-
-
-def _prior_of(config: TrainConfig) -> str:
-    for name, fields in PRIORS.items():
-        if all(getattr(config, k) == v for k, v in fields.items()):
-            return name
-    raise ValueError(f"the run {config} is no prior of {sorted(PRIORS)}")
 
 
 def paired_differences(table, column: str):
@@ -185,9 +178,7 @@ def paired_sd(table, column: str, pairs=None, confidence: float = 0.8) -> dict:
     """The SD of the paired difference of ``column``, pooled over the (prior, λ) of ``pairs``
     (default all) with its degrees of freedom and its one-sided ``confidence`` upper bound (the
     planning value): as :func:`topobook.study.confirmatory.planning_sd`, on this design."""
-    from scipy import stats as sps
-
-    from topobook.study.confirmatory import _pooled_sd
+    from topobook.study.confirmatory import _pooled_sd, sd_upper_bound
 
     diffs = paired_differences(table, column)
     groups = [
@@ -198,8 +189,8 @@ def paired_sd(table, column: str, pairs=None, confidence: float = 0.8) -> dict:
     sd, df = _pooled_sd(groups)
     if df == 0:
         raise ValueError(f"no (prior, λ) has two paired seeds for {column}: no SD to pool")
-    upper = float(np.sqrt(df * sd**2 / sps.chi2.ppf(1 - confidence, df)))
-    return {"sd": sd, "df": df, "sd_upper": upper, "confidence": confidence}
+    return {"sd": sd, "df": df, "sd_upper": sd_upper_bound(sd, df, confidence),
+            "confidence": confidence}
 
 
 def correlation(x, y) -> float:

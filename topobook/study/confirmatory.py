@@ -144,7 +144,7 @@ def pilot_table(runs: list[tuple[Path, TrainConfig]]):
     rows = []
     for out_dir, config in runs:
         result = load_run(out_dir)
-        arm = "baseline" if config.strategy == "baseline" else _prior_of(config)
+        arm = "baseline" if config.strategy == "baseline" else prior_of(config)
         val = validation_scores(out_dir)["mean"]
         at = result["at_operating_point"]
         rows.append({
@@ -160,7 +160,8 @@ def pilot_table(runs: list[tuple[Path, TrainConfig]]):
     return pd.DataFrame(rows)
 
 
-def _prior_of(config: TrainConfig) -> str:
+def prior_of(config: TrainConfig) -> str:
+    """The name in :data:`PRIORS` whose fields ``config`` has."""
     for prior, fields in PRIORS.items():
         if all(getattr(config, k) == v for k, v in fields.items()):
             return prior
@@ -228,8 +229,6 @@ def planning_sd(table, endpoint: str, pairs=None, confidence: float = 0.8) -> di
     df})``: the planning value, conservative against an SD estimated from few seeds),
     "confidence"}``. Only the *spread* of the differences is read here, never their sign or
     size: the λ and the margins are fixed without them."""
-    from scipy import stats as sps
-
     column = f"eval_{endpoint}"
     base = table[table["arm"] == "baseline"].set_index("seed")[column]
     groups = [
@@ -240,8 +239,16 @@ def planning_sd(table, endpoint: str, pairs=None, confidence: float = 0.8) -> di
     sd, df = _pooled_sd(groups)
     if df == 0:
         raise ValueError("no (prior, λ) of the pilot has two paired seeds: no SD to pool")
-    upper = float(np.sqrt(df * sd**2 / sps.chi2.ppf(1 - confidence, df)))
-    return {"sd": sd, "df": df, "sd_upper": upper, "confidence": confidence}
+    return {"sd": sd, "df": df, "sd_upper": sd_upper_bound(sd, df, confidence),
+            "confidence": confidence}
+
+
+def sd_upper_bound(sd: float, df: int, confidence: float = 0.8) -> float:
+    """The one-sided ``confidence`` upper bound of an SD estimated with ``df`` degrees of
+    freedom, ``sqrt(df s^2 / chi2_{1-c, df})``: the planning value of a power calculation."""
+    from scipy import stats as sps
+
+    return float(np.sqrt(df * sd**2 / sps.chi2.ppf(1 - confidence, df)))
 
 
 # -------------------------------------------------------------------- the pre-registration
