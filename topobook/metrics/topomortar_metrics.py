@@ -90,7 +90,7 @@ BOOK_SCORE_KEYS = (
 )
 
 
-def _check_mask(mask, name: str) -> np.ndarray:
+def check_mortar_mask(mask, name: str) -> np.ndarray:
     """``(H, W)`` uint8 in {0, 1} (1 = mortar), or a ``ValueError`` naming the problem."""
     array = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, "detach") else mask)
     if array.ndim == 2 and array.size and np.isin(array, (0, 255)).all() and (array == 255).any():
@@ -101,8 +101,9 @@ def _check_mask(mask, name: str) -> np.ndarray:
     return check_binary(array, name)
 
 
-def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
-    p, t = _check_mask(pred, "pred"), _check_mask(truth, "truth")
+def check_mortar_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
+    """Two masks of one shape, each checked by :func:`check_mortar_mask`."""
+    p, t = check_mortar_mask(pred, "pred"), check_mortar_mask(truth, "truth")
     if p.shape != t.shape:
         raise ValueError(f"pred {p.shape} and truth {t.shape} must have the same shape")
     return p, t
@@ -120,7 +121,7 @@ def mortar_betti_numbers(mask, method: str = "gudhi") -> tuple[int, int]:
     numbers by connected-component labelling (:func:`_betti_labels`), about a hundred times
     faster; ``method="unionfind"`` by one raster scan of union-find (:func:`_betti_unionfind`),
     the same numbers again, faster still on the 128 x 128 windows of the local errors."""
-    return _BETTI[_check_method(method)](_check_mask(mask, "mask"))
+    return _BETTI[_check_method(method)](check_mortar_mask(mask, "mask"))
 
 
 def _check_method(method: str) -> str:
@@ -215,7 +216,7 @@ def topomortar_scores(pred, truth, monai_axes: bool = False, betti: str = "gudhi
     contain NaN, or differ in shape.
     """
     count = _BETTI[_check_method(betti)]
-    p, t = _check_pair(pred, truth)
+    p, t = check_mortar_pair(pred, truth)
     if monai_axes:
         p, t = np.ascontiguousarray(p.T), np.ascontiguousarray(t.T)
     bp, bt = count(p), count(t)
@@ -247,7 +248,7 @@ def topomortar_book_scores(pred, truth) -> dict:
       bricks) against ``1 - truth``: the bricks as segments (4-connected), the prediction's
       mortar thinned to one-pixel boundaries, scored on the truth's brick pixels.
     """
-    p, t = _check_pair(pred, truth)
+    p, t = check_mortar_pair(pred, truth)
     bricks_pred, bricks_truth = 1 - p, 1 - t
     matching = betti_matching_error(bricks_pred, bricks_truth)
     isbi = isbi_scores(bricks_pred.astype(np.float64), bricks_truth)

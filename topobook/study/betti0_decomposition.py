@@ -58,8 +58,12 @@ from topobook.datasets.topomortar import (
     load_published_results,
     mortar_prediction,
 )
-from topobook.metrics.topomortar_metrics import mortar_betti_numbers, topomortar_scores
-from topobook.topology.persistence import check_binary
+from topobook.metrics.topomortar_metrics import (
+    check_mortar_mask,
+    check_mortar_pair,
+    mortar_betti_numbers,
+    topomortar_scores,
+)
 
 WORST_FRACTION = 0.1  # error_distribution: the worst 10 % of the images
 # choose_min_size: the sizes A tried (pixels); 0 removes nothing (nor does 1).
@@ -145,22 +149,10 @@ class ExtraComponents(NamedTuple):
     true: int
 
 
-def _check_mask(mask, name: str) -> np.ndarray:
-    """``(H, W)`` uint8 in {0, 1} (1 = mortar), or a ``ValueError`` naming the problem."""
-    return check_binary(mask, name)
-
-
-def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
-    p, t = _check_mask(pred, "pred"), _check_mask(truth, "truth")
-    if p.shape != t.shape:
-        raise ValueError(f"pred {p.shape} and truth {t.shape} must have the same shape")
-    return p, t
-
-
 def mortar_components(mask) -> tuple[np.ndarray, int]:
     """The 8-connected mortar components of ``mask`` ``(H, W)`` (1 = mortar), the connectivity
     of the authors' Betti-0: ``(labels (H, W) int32, 1..count; 0 = brick), count``."""
-    labels, count = ndimage.label(_check_mask(mask, "mask"), structure=_EIGHT)
+    labels, count = ndimage.label(check_mortar_mask(mask, "mask"), structure=_EIGHT)
     return labels, int(count)
 
 
@@ -171,7 +163,7 @@ def extra_components(pred, truth) -> ExtraComponents:
     played by the predicted component overlapping most of its pixels (ties: the lower label);
     the predicted components that play none are extra (module docstring). Raises ``ValueError``
     for masks that are not binary 2-D arrays or differ in shape."""
-    p, t = _check_pair(pred, truth)
+    p, t = check_mortar_pair(pred, truth)
     p_labels, n_pred = ndimage.label(p, structure=_EIGHT)
     t_labels, n_true = ndimage.label(t, structure=_EIGHT)
     both = (p_labels > 0) & (t_labels > 0)
