@@ -450,11 +450,11 @@ def test_isbi_on_a_real_slice():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_fast_betti_counts_equal_persistence_and_ripser(seed):
-    """The label-based counts of betti_error equal the persistence computations they replace:
+    """The union-find counts of betti_error equal the persistence computations they replace:
     ripser's lower_star_img for the paper's variant, betti_numbers for the standard one."""
     from ripser import lower_star_img
 
-    from topobook.metrics.pixel import _betti_by_labels, _finite_h0_bars_lower_star
+    from topobook.metrics.pixel import _betti_by_unionfind, _finite_h0_bars_lower_star
     from topobook.topology.persistence import betti_numbers
 
     rng = np.random.default_rng(seed)
@@ -463,4 +463,4 @@ def test_fast_betti_counts_equal_persistence_and_ripser(seed):
         dgm = lower_star_img(mask.astype(float))
         assert _finite_h0_bars_lower_star(mask) == int(np.sum(np.isfinite(dgm[:, 1])))
         for complex in ("cubical", "vertex"):
-            assert _betti_by_labels(mask.astype(bool), complex) == betti_numbers(mask, complex)
+            assert _betti_by_unionfind(mask.astype(bool), complex) == betti_numbers(mask, complex)

@@ -26,9 +26,9 @@ operating point in :mod:`topobook.metrics.evaluation`.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from topobook.topology.persistence import betti_numbers, check_binary
+from topobook.topology.unionfind import binary_counts
 
 # The paper's Table I (Sofi et al. 2023), as published: one training run per column.
 PAPER_TABLE_I = {
@@ -173,31 +173,37 @@ def tiled_positions(shape: tuple[int, int], patch_size: int = 64) -> list[tuple[
 
 
 def _finite_h0_bars_lower_star(binary: np.ndarray) -> int:
-    """The number of finite H0 bars of ripser's ``lower_star_img`` of a binary image, counted
-    directly: value-0 (membrane) pixels enter first and form the 8-connected components of the
-    lower-star filtration; at level 1 they all merge, so every component but the oldest gives a
-    finite bar (zero-length bars are not reported). Equal to ripser's count (tested), about a
-    hundred times faster."""
-    n_components = ndimage.label(binary == 0, structure=_EIGHT)[1]
-    return max(n_components - 1, 0)
+    """The number of finite H0 bars of ripser's ``lower_star_img`` of a binary image ``(H, W)``
+    (values 0 and 1), counted directly: value-0 (membrane) pixels enter first and form the
+    8-connected components of the lower-star filtration; at level 1 they all merge, so every
+    component but the oldest gives a finite bar (zero-length bars are not reported). The
+    components are counted by union-find (:func:`topobook.topology.unionfind.binary_counts`).
+    Equal to ripser's count (tested), hundreds of times faster."""
+    components = binary_counts(_counts_input(binary), superlevel=False, complex="cubical")[0]
+    return max(components - 1, 0)
 
 
-_EIGHT = np.ones((3, 3), dtype=bool)
-_FOUR = ndimage.generate_binary_structure(2, 1)
-# (foreground, background) connectivity of the complexes whose Betti numbers labels give
-_LABEL_CONNECTIVITY = {"cubical": (_EIGHT, _FOUR), "vertex": (_FOUR, _EIGHT)}
+# the complexes whose Betti numbers of a binary mask are counted by union-find
+# (foreground, holes): "cubical" 8- and 4-connected, "vertex" 4- and 8-connected
+_COUNTED_COMPLEXES = ("cubical", "vertex")
 
 
-def _betti_by_labels(mask: np.ndarray, complex: str) -> tuple[int, int]:
-    """``(b0, b1)`` of the foreground of a binary mask by connected-component labelling: b0 the
-    foreground components, b1 the background components that do not touch the border. Equal to
-    :func:`topobook.topology.persistence.betti_numbers` for ``"cubical"`` and ``"vertex"``
-    (tested)."""
-    foreground, background = _LABEL_CONNECTIVITY[complex]
-    b0 = ndimage.label(mask, structure=foreground)[1]
-    labels, n_background = ndimage.label(~mask, structure=background)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return int(b0), int(n_background - np.count_nonzero(border))
+def _counts_input(mask: np.ndarray) -> np.ndarray:
+    # a boolean mask read as the uint8 bytes it is (one compiled kernel, no copy)
+    mask = np.asarray(mask)
+    return mask.view(np.uint8) if mask.dtype == np.bool_ else mask
+
+
+def _betti_by_unionfind(mask: np.ndarray, complex: str) -> tuple[int, int]:
+    """``(b0, b1)`` of the foreground of a binary mask ``(H, W)`` (values 0 and 1, bool, uint8
+    or float) for ``complex`` ``"cubical"`` or ``"vertex"``: b0 the foreground components, b1
+    the background components that do not touch the border, with the complex's connectivity,
+    by one raster scan of union-find over runs
+    (:func:`topobook.topology.unionfind.binary_counts`). Equal to
+    :func:`topobook.topology.persistence.betti_numbers` and to counting with
+    :func:`scipy.ndimage.label` (tested), several times faster than the labelling on a 64x64
+    window."""
+    return binary_counts(_counts_input(mask), superlevel=True, complex=complex)
 
 
 def betti_error(
@@ -230,8 +236,8 @@ def betti_error(
         if variant == "paper":
             errors.append(abs(_finite_h0_bars_lower_star(wp) - _finite_h0_bars_lower_star(wt)))
         else:
-            if complex in _LABEL_CONNECTIVITY:  # the same numbers, without persistence
-                bp, bt = _betti_by_labels(wp, complex), _betti_by_labels(wt, complex)
+            if complex in _COUNTED_COMPLEXES:  # the same numbers, without persistence
+                bp, bt = _betti_by_unionfind(wp, complex), _betti_by_unionfind(wt, complex)
             else:
                 bp, bt = betti_numbers(wp, complex), betti_numbers(wt, complex)
             errors.append(abs(bp[0] - bt[0]) + abs(bp[1] - bt[1]))

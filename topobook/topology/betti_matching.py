@@ -78,7 +78,7 @@ import torch
 from numba import njit  # a dependency: a 512x512 slice takes milliseconds, not seconds
 
 from topobook.topology.persistence import check_binary, check_image
-from topobook.topology.unionfind import _find
+from topobook.topology.unionfind import _component_runs, _find
 
 DIMENSIONS = (0, 1)
 
@@ -166,14 +166,18 @@ def _link(parent: np.ndarray, birth: np.ndarray, x: int, y: int, dual: bool) -> 
 
 
 @njit(cache=True, nogil=True)
-def _dim0_pairs(vertex_birth, edge_birth, edge_a, edge_b, order, n_vertices):
+def _dim0_pairs(vertex_birth, edge_birth, edge_a, edge_b, order, parent, start):
     """Finite dimension-0 pairs ``(birth vertex, death edge)`` of positive length and the map
-    birth vertex -> pair index (-1 where none)."""
-    parent = np.arange(n_vertices)
+    birth vertex -> pair index (-1 where none). ``parent``: the union-find (modified), with the
+    edges ``order[:start]`` already merged into it, none of which closes a pair of positive
+    length (``np.arange`` and 0 for a fresh start; :func:`_zero_level` for a two-level
+    filtration)."""
+    n_vertices = parent.shape[0]
     pairs = np.empty((n_vertices, 2), np.int64)
-    label = -np.ones(n_vertices, np.int64)
+    label = np.full(n_vertices, -1, np.int64)
     n = 0
-    for e in order:
+    for i in range(start, order.shape[0]):
+        e = order[i]
         x, y = _find(parent, edge_a[e]), _find(parent, edge_b[e])
         if x != y:
             young = _link(parent, vertex_birth, x, y, False)
@@ -185,14 +189,16 @@ def _dim0_pairs(vertex_birth, edge_birth, edge_a, edge_b, order, n_vertices):
 
 
 @njit(cache=True, nogil=True)
-def _dim0_match(vb0, vb1, vbc, ebc, edge_a, edge_b, order_c, label0, label1):
+def _dim0_match(vb0, vb1, vbc, ebc, edge_a, edge_b, order_c, label0, label1, p0, p1, pc, start):
     """Matched dimension-0 pairs ``(index in pairs0, index in pairs1)``: the comparison edges in
-    comparison order drive all three union-finds (``computeImagePairsAndMatch``)."""
+    comparison order drive all three union-finds (``computeImagePairsAndMatch``). ``p0``,
+    ``p1``, ``pc``: the three union-finds (modified), with the edges ``order_c[:start]``
+    already merged into them, none of which closes a comparison pair of positive length."""
     n_vertices = vbc.shape[0]
-    p0, p1, pc = np.arange(n_vertices), np.arange(n_vertices), np.arange(n_vertices)
     matches = np.empty((n_vertices, 2), np.int64)
     n = 0
-    for e in order_c:
+    for i in range(start, order_c.shape[0]):
+        e = order_c[i]
         a, b = edge_a[e], edge_b[e]
         x, y = _find(pc, a), _find(pc, b)
         if x != y:
@@ -206,6 +212,52 @@ def _dim0_match(vb0, vb1, vbc, ebc, edge_a, edge_b, order_c, label0, label1):
 
 
 @njit(cache=True, nogil=True)
+def _elder_parents(cells, births):
+    """The union-finds of the vertices of an ``(H, W)`` grid after every edge between two
+    4-neighbours of ``cells`` (bool) has been added, in any order, with the elder rule of
+    :func:`_link` on each row of ``births`` (``(k, H*W)``): each component of ``cells`` is one
+    set whose root is its elder, the vertex of smallest ``(birth, index)`` (the elder survives
+    every merge, whatever their order), every other vertex a set of its own. Returns the parent
+    arrays ``(k, H*W)``, every vertex pointing at its root. The components come from
+    :func:`topobook.topology.unionfind._component_runs`; each one's pixels are scanned in raster
+    order, keeping the first of smallest birth."""
+    height, width = cells.shape
+    run_start, run_end, row_first, root = _component_runs(cells)
+    n_births = births.shape[0]
+    parents = np.empty((n_births, height * width), np.int64)
+    elder = np.empty(run_start.shape[0], np.int64)
+    for i in range(n_births):
+        birth = births[i]
+        parent = parents[i]
+        for p in range(height * width):
+            parent[p] = p
+        for r in range(height):
+            for k in range(row_first[r], row_first[r + 1]):
+                if root[k] == k:  # the component's first run: its first pixel starts the scan
+                    elder[k] = r * width + run_start[k]
+                for p in range(r * width + run_start[k], r * width + run_end[k]):
+                    if birth[p] < birth[elder[root[k]]]:
+                        elder[root[k]] = p
+        for r in range(height):
+            for k in range(row_first[r], row_first[r + 1]):
+                for p in range(r * width + run_start[k], r * width + run_end[k]):
+                    parent[p] = elder[root[k]]
+    return parents
+
+
+def _zero_level(f: np.ndarray, births: list[np.ndarray], edge_birth: np.ndarray):
+    """For a two-level filtration ``f`` (``(H, W)``, values 0.0 and 1.0) whose edges come in
+    the order of :func:`_two_level_order` (the edges of value 0 first): the union-finds after
+    those edges, one per array of ``births`` (:func:`_elder_parents`), and their number. An
+    edge of value 0 joins two vertices of value 0, whose components are born at 0 too, so none
+    of them closes a pair of positive length: the loops of :func:`_dim0_pairs` and
+    :func:`_dim0_match` over them change only the union-find, whose state after them does not
+    depend on their order; labelling the components by runs gives it at once."""
+    parents = _elder_parents(f == 0.0, np.stack(births))
+    return list(parents), int(np.count_nonzero(edge_birth == 0.0))
+
+
+@njit(cache=True, nogil=True)
 def _dim1_pairs(square_birth, edge_birth, dual_a, dual_b, order, square_birth_c):
     """Finite dimension-1 pairs ``(birth edge, death square)`` of positive length, by the dual
     union-find over the edges in reverse order, and for each pair the comparison node that dies
@@ -214,7 +266,7 @@ def _dim1_pairs(square_birth, edge_birth, dual_a, dual_b, order, square_birth_c)
     n_nodes = square_birth.shape[0]
     parent, parent_c = np.arange(n_nodes), np.arange(n_nodes)
     pairs = np.empty((n_nodes, 2), np.int64)
-    label = -np.ones(n_nodes, np.int64)
+    label = np.full(n_nodes, -1, np.int64)
     n = 0
     for i in range(order.shape[0] - 1, -1, -1):
         e = order[i]
@@ -302,29 +354,74 @@ def _square_pixel(f: np.ndarray, grid: _Grid, squares: np.ndarray) -> np.ndarray
     return corners[first, np.arange(corners.shape[1])]
 
 
-def _filtration_values(f: np.ndarray, grid: _Grid):
+@njit(cache=True, nogil=True)
+def _cell_values(f, edge_a, edge_b, corners):
+    """Values of the edges (the larger of their two pixels) and of the dual nodes (the squares,
+    the largest of their four corners, then the outside, ``+inf``) of the flat filtration
+    ``f`` (finite float64)."""
+    edge_birth = np.empty(edge_a.shape[0], np.float64)
+    for e in range(edge_a.shape[0]):
+        edge_birth[e] = max(f[edge_a[e]], f[edge_b[e]])
+    n_squares = corners.shape[1]
+    square_birth = np.empty(n_squares + 1, np.float64)
+    for s in range(n_squares):
+        square_birth[s] = max(
+            max(f[corners[0, s]], f[corners[1, s]]), max(f[corners[2, s]], f[corners[3, s]])
+        )
+    square_birth[n_squares] = np.inf
+    return edge_birth, square_birth
+
+
+@njit(cache=True, nogil=True)
+def _two_level_order(values: np.ndarray) -> np.ndarray:
+    """The stable argsort of ``values`` that are all 0.0 or 1.0: the indices of the zeros, then
+    those of the ones, each in increasing order (one pass each instead of a comparison sort)."""
+    order = np.empty(values.shape[0], np.int64)
+    k = 0
+    for i in range(values.shape[0]):
+        if values[i] == 0.0:
+            order[k] = i
+            k += 1
+    for i in range(values.shape[0]):
+        if values[i] != 0.0:
+            order[k] = i
+            k += 1
+    return order
+
+
+def _filtration_values(f: np.ndarray, grid: _Grid, binary: bool = False):
     """Values of vertices, edges and dual nodes (squares + outside) of the sublevel filtration
-    ``f`` (flat, float64), and the edge order ``(value, key)`` by a stable sort."""
-    edge_birth = np.maximum(f[grid.edge_a], f[grid.edge_b])
-    order = np.argsort(edge_birth, kind="stable")
-    square_birth = np.append(f[grid.corners].max(axis=0), np.inf)
+    ``f`` (flat, float64), and the edge order ``(value, key)`` by a stable sort. ``binary``:
+    ``f`` takes only the values 0.0 and 1.0 (the caller guarantees it), and the same order is
+    found by a stable partition."""
+    edge_birth, square_birth = _cell_values(f, grid.edge_a, grid.edge_b, grid.corners)
+    order = _two_level_order(edge_birth) if binary else np.argsort(edge_birth, kind="stable")
     return edge_birth, order, square_birth
 
 
-def _match_sublevel(f0: np.ndarray, f1: np.ndarray) -> BettiMatching:
+def _match_sublevel(f0: np.ndarray, f1: np.ndarray, binary: bool = False) -> BettiMatching:
     """Betti matching of the sublevel filtrations of ``f0`` and ``f1`` (both ``(H, W)``
-    float64, here ``1 - prediction`` and ``1 - target``), comparison ``min(f0, f1)``."""
+    float64, here ``1 - prediction`` and ``1 - target``), comparison ``min(f0, f1)``.
+    ``binary``: both take only the values 0.0 and 1.0 (:func:`_filtration_values`)."""
     grid = _grid(*f0.shape)
     flat0, flat1 = f0.ravel(), f1.ravel()
     flatc = np.minimum(flat0, flat1)
-    e0, o0, s0 = _filtration_values(flat0, grid)
-    e1, o1, s1 = _filtration_values(flat1, grid)
-    ec, oc, sc = _filtration_values(flatc, grid)
-    n = flat0.size
+    e0, o0, s0 = _filtration_values(flat0, grid, binary)
+    e1, o1, s1 = _filtration_values(flat1, grid, binary)
+    ec, oc, sc = _filtration_values(flatc, grid, binary)
+    if binary:  # the edges of value 0 merged by labelling (see _zero_level)
+        (parent0,), start0 = _zero_level(f0, [flat0], e0)
+        (parent1,), start1 = _zero_level(f1, [flat1], e1)
+        (p0, p1, pc), start_c = _zero_level(flatc.reshape(f0.shape), [flat0, flat1, flatc], ec)
+    else:
+        parent0, parent1, start0, start1 = np.arange(flat0.size), np.arange(flat0.size), 0, 0
+        p0, p1, pc, start_c = *(np.arange(flat0.size) for _ in range(3)), 0
 
-    pairs0, lab0 = _dim0_pairs(flat0, e0, grid.edge_a, grid.edge_b, o0, n)
-    pairs1, lab1 = _dim0_pairs(flat1, e1, grid.edge_a, grid.edge_b, o1, n)
-    match0 = _dim0_match(flat0, flat1, flatc, ec, grid.edge_a, grid.edge_b, oc, lab0, lab1)
+    pairs0, lab0 = _dim0_pairs(flat0, e0, grid.edge_a, grid.edge_b, o0, parent0, start0)
+    pairs1, lab1 = _dim0_pairs(flat1, e1, grid.edge_a, grid.edge_b, o1, parent1, start1)
+    match0 = _dim0_match(
+        flat0, flat1, flatc, ec, grid.edge_a, grid.edge_b, oc, lab0, lab1, p0, p1, pc, start_c
+    )
 
     dpairs0, dlab0 = _dim1_pairs(s0, e0, grid.dual_a, grid.dual_b, o0, sc)
     dpairs1, dlab1 = _dim1_pairs(s1, e1, grid.dual_a, grid.dual_b, o1, sc)
@@ -355,9 +452,12 @@ def _cells_sublevel(f0: np.ndarray, f1: np.ndarray) -> dict:
     e0, o0, s0 = _filtration_values(flat0, grid)
     e1, o1, s1 = _filtration_values(flat1, grid)
     ec, oc, sc = _filtration_values(flatc, grid)
-    pairs0, lab0 = _dim0_pairs(flat0, e0, grid.edge_a, grid.edge_b, o0, flat0.size)
-    pairs1, lab1 = _dim0_pairs(flat1, e1, grid.edge_a, grid.edge_b, o1, flat0.size)
-    match0 = _dim0_match(flat0, flat1, flatc, ec, grid.edge_a, grid.edge_b, oc, lab0, lab1)
+    fresh = [np.arange(flat0.size) for _ in range(5)]
+    pairs0, lab0 = _dim0_pairs(flat0, e0, grid.edge_a, grid.edge_b, o0, fresh[0], 0)
+    pairs1, lab1 = _dim0_pairs(flat1, e1, grid.edge_a, grid.edge_b, o1, fresh[1], 0)
+    match0 = _dim0_match(
+        flat0, flat1, flatc, ec, grid.edge_a, grid.edge_b, oc, lab0, lab1, *fresh[2:], 0
+    )
     dpairs0, dlab0 = _dim1_pairs(s0, e0, grid.dual_a, grid.dual_b, o0, sc)
     dpairs1, dlab1 = _dim1_pairs(s1, e1, grid.dual_a, grid.dual_b, o1, sc)
     match1 = _dim1_match(sc, ec, grid.dual_a, grid.dual_b, oc, dlab0, dlab1)
@@ -475,6 +575,11 @@ def betti_matching_error(pred: np.ndarray | torch.Tensor, truth: np.ndarray | to
     Returns ``{"betti_matching_error_0": int, "betti_matching_error_1": int,
     "betti_matching_error": int}`` (the last is the sum). Binarise a likelihood first (e.g.
     ``likelihood > 0.5``).
+
+    The filtrations take two values, so the edges are ordered by a stable partition and the
+    dimension-0 union-finds start from the labelled cell components (``binary=True`` of
+    :func:`_match_sublevel`, :func:`_zero_level`): the same bars and matches as adding every
+    edge (tested), about 1.5 times as fast on a 512x512 slice.
     """
     pred_mask = check_binary(pred, "pred")
     truth_mask = check_binary(truth, "truth")
@@ -483,7 +588,7 @@ def betti_matching_error(pred: np.ndarray | torch.Tensor, truth: np.ndarray | to
             f"pred {pred_mask.shape} and truth {truth_mask.shape} must have the same shape"
         )
     matching = _match_sublevel(
-        1.0 - pred_mask.astype(np.float64), 1.0 - truth_mask.astype(np.float64)
+        1.0 - pred_mask.astype(np.float64), 1.0 - truth_mask.astype(np.float64), binary=True
     )
     errors = {}
     for k in DIMENSIONS:

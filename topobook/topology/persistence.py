@@ -295,7 +295,7 @@ def diagrams_from_pairs(
 def check_binary(mask: np.ndarray | torch.Tensor, name: str = "mask") -> np.ndarray:
     """Return ``mask`` as a uint8 ``(H, W)`` array in {0, 1}, or raise a clear ``ValueError``."""
     array = check_image(mask, name)
-    if not np.isin(array, (0.0, 1.0)).all():
+    if not ((array == 0.0) | (array == 1.0)).all():
         values = np.unique(array)
         raise ValueError(
             f"{name} must be binary with values in {{0, 1}} (1 = foreground), got values "

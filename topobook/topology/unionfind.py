@@ -52,7 +52,9 @@ images at once.
 
 **The training path** of :func:`topobook.losses.topological.topological_loss` (lifetime matching
 against a binary target) also runs here: :func:`binary_counts` counts the target's bars (its
-components and holes, a raster-scan union-find, equal to ``scipy.ndimage.label``'s counts),
+components and holes, a union-find over the runs of each row, equal to
+``scipy.ndimage.label``'s counts; :func:`_component_runs` gives the same runs to the ISBI
+labelling and to the Betti matching of binary masks),
 :func:`_lifetime_sorted` puts the prediction's bars in matching order (one merge sort equal to
 the two stable numpy sorts it replaces), and :func:`_lifetime_terms` lays out the matched and
 unmatched pixels. :func:`unionfind_pairs_batch` runs a batch in one call over numba's threads
@@ -562,23 +564,10 @@ def unionfind_pairs(
 
 
 # ---------------------------------------------------------------------------------------------
-# binary images: the bars counted by labelling components (the targets of the losses)
+# binary images: the bars counted by labelling components (the targets of the losses, the
+# Betti errors of the evaluation)
 
 CONNECTIVITY_CODES = {"cubical": (8, 4), "vertex": (4, 8), "freudenthal": (6, 6)}
-
-
-@njit(cache=True, nogil=True)
-def _join(parent, root, q):
-    """Join the component of ``q`` to ``root`` (-1: none yet); returns the joined root, the
-    smaller index of the two."""
-    other = _find(parent, q)
-    if root < 0 or other == root:
-        return other
-    if other < root:
-        parent[root] = other
-        return other
-    parent[other] = root
-    return root
 
 
 @njit(cache=True, nogil=True)
@@ -587,47 +576,110 @@ def _binary_counts(image, first, fg, bg):
     to ``first`` with connectivity ``fg``, and the components of the other pixels with
     connectivity ``bg`` that do not reach the image border; ``(-1, -1)`` if a value is neither
     0 nor 1. Connectivity 4, 8, or 6 (the 4 neighbours and the diagonal ``(r, c)-(r+1, c+1)``,
-    :data:`topobook.topology.persistence.CONNECTIVITY`). One raster scan of union-find: each pixel
-    is joined to its already-scanned neighbours of its class (left, up, up-left for 6 and 8,
-    up-right for 8), every other-class pixel of the image edge to the node ``H * W`` (the
-    outside); the roots left are the components."""
+    :data:`topobook.topology.persistence.CONNECTIVITY`).
+
+    Union-find over the *runs* (maximal horizontal stretches of one value) rather than the
+    pixels: a run of columns ``[s, e)`` touches the runs of its class in the row above that
+    overlap columns ``[s, e)`` (4), ``[s - 1, e)`` (6: the pixel up-left) or ``[s - 1, e]``
+    (8); an other-class run on the image edge reaches the outside, a flag its root carries. The
+    roots left are the components; about five times faster than one node per pixel on a 64x64
+    window (the same counts, tested against ``scipy.ndimage.label``)."""
     height, width = image.shape
-    n = height * width
-    parent = np.empty(n + 1, np.int64)
-    parent[n] = n
-    is_first = np.empty(n, np.bool_)
+    most = height * width
+    run_start = np.empty(most, np.int64)
+    run_end = np.empty(most, np.int64)
+    run_first = np.empty(most, np.bool_)
+    parent = np.empty(most, np.int64)
+    outside = np.empty(most, np.bool_)
+    n_runs = 0
+    above_first = above_end = 0
     for r in range(height):
-        for c in range(width):
+        row_first = n_runs
+        j = above_first  # the first run above that can still touch this row's next run
+        c = 0
+        while c < width:
             value = image[r, c]
             if value != 0.0 and value != 1.0:
                 return -1, -1
-            p = r * width + c
             mine = value == first
-            is_first[p] = mine
+            start = c
+            c += 1
+            while c < width and image[r, c] == value:
+                c += 1
+            k = n_runs
+            n_runs += 1
+            run_start[k], run_end[k], run_first[k], parent[k] = start, c, mine, k
             conn = fg if mine else bg
-            root = -1
-            if c > 0 and is_first[p - 1] == mine:
-                root = _find(parent, p - 1)
-            if r > 0:
-                q = p - width
-                if is_first[q] == mine:
-                    root = _join(parent, root, q)
-                if conn != 4 and c > 0 and is_first[q - 1] == mine:
-                    root = _join(parent, root, q - 1)
-                if conn == 8 and c < width - 1 and is_first[q + 1] == mine:
-                    root = _join(parent, root, q + 1)
-            if not mine and (r == 0 or c == 0 or r == height - 1 or c == width - 1):
-                root = _join(parent, root, n)
-            parent[p] = p if root < 0 else root
-    outside = _find(parent, n)
+            left = 0 if conn == 4 else 1
+            right = 1 if conn == 8 else 0
+            outside[k] = not mine and (r == 0 or r == height - 1 or start == 0 or c == width)
+            while j < above_end and run_end[j] <= start - left:
+                j += 1
+            m = j
+            while m < above_end and run_start[m] < c + right:
+                if run_first[m] == mine:
+                    x, y = _find(parent, m), _find(parent, k)
+                    if x != y:
+                        x, y = min(x, y), max(x, y)
+                        parent[y] = x
+                        outside[x] = outside[x] or outside[y]
+                m += 1
+        above_first, above_end = row_first, n_runs
     n_first, n_holes = 0, 0
-    for p in range(n):
-        if parent[p] == p:
-            if is_first[p]:
+    for k in range(n_runs):
+        if parent[k] == k:
+            if run_first[k]:
                 n_first += 1
-            elif p != outside:
+            elif not outside[k]:
                 n_holes += 1
     return n_first, n_holes
+
+
+@njit(cache=True, nogil=True)
+def _component_runs(cells):
+    """The 4-connected components of the nonzero pixels of ``cells`` ``(H, W)`` by their runs
+    (maximal horizontal stretches): ``(run_start, run_end, row_first, root)``, run ``k`` the
+    columns ``run_start[k] .. run_end[k] - 1`` of its row, row ``r``'s runs ``row_first[r] ..
+    row_first[r + 1] - 1`` from left to right, and ``root[k]`` the first run of ``k``'s
+    component in raster order (whose first pixel is the component's first pixel). Union-find
+    over the runs, a run joining those of the row above that share a column with it, the
+    smaller index kept as the root: a run's parent never comes after it, so one pass in run
+    order flattens the forest."""
+    height, width = cells.shape
+    most = height * ((width + 1) // 2)
+    run_start = np.empty(most, np.int64)
+    run_end = np.empty(most, np.int64)
+    parent = np.empty(most, np.int64)
+    row_first = np.empty(height + 1, np.int64)
+    n_runs = 0
+    above_first = above_end = 0
+    for r in range(height):
+        row_first[r] = n_runs
+        j = above_first
+        c = 0
+        while c < width:
+            if not cells[r, c]:
+                c += 1
+                continue
+            start = c
+            while c < width and cells[r, c]:
+                c += 1
+            k = n_runs
+            n_runs += 1
+            run_start[k], run_end[k], parent[k] = start, c, k
+            while j < above_end and run_end[j] <= start:
+                j += 1
+            m = j
+            while m < above_end and run_start[m] < c:  # shares a column with run k
+                x, y = _find(parent, m), _find(parent, k)
+                if x != y:
+                    parent[max(x, y)] = min(x, y)
+                m += 1
+        above_first, above_end = row_first[r], n_runs
+    row_first[height] = n_runs
+    for k in range(n_runs):
+        parent[k] = parent[parent[k]]  # the parent's entry is its root already
+    return run_start[:n_runs], run_end[:n_runs], row_first, parent[:n_runs]
 
 
 def binary_counts(image: np.ndarray, superlevel: bool, complex: str) -> tuple[int, int] | None:
@@ -635,7 +687,7 @@ def binary_counts(image: np.ndarray, superlevel: bool, complex: str) -> tuple[in
     dtype): the components of the pixels that enter the filtration first (1 for superlevel, 0
     for sublevel) and the components of the other pixels that do not reach the border, with the
     connectivity of ``complex``; ``None`` if a value is neither 0 nor 1. Equal to counting with
-    ``scipy.ndimage.label`` (tested), several times faster on a 64x64 crop."""
+    ``scipy.ndimage.label`` (tested), many times faster on a 64x64 crop (:func:`_binary_counts`)."""
     fg, bg = CONNECTIVITY_CODES[complex]
     image = np.asarray(image)
     if image.dtype not in (np.float32, np.float64, np.uint8):  # one compiled kernel each
