@@ -33,7 +33,8 @@ def test_every_chapter_executes_and_renders(built_book):
     html = built_book / "_build" / "html"
     assert (html / "index.html").is_file()
     for chapter in _chapters():
-        if (ROOT / f"{chapter}.md").exists():  # a text page (chapter 4's overview)
+        # a text page (chapter 4's overview, the pages that group the runs by chapter)
+        if (built_book / "src" / f"{chapter}.md").exists():
             assert (html / f"{chapter}.html").is_file()
             continue
         executed = json.loads((built_book / "src" / f"{chapter}.ipynb").read_text())
@@ -102,21 +103,34 @@ def test_reference_pages_render(built_book):
         assert (
             f'<code class="docutils literal notranslate"><span class="pre">{name}</span>' in rerun
         )
-    assert "topobook.topology.persistence.diagrams" in (html / "api.html").read_text()
+    api = (html / "api" / "topobook_topology.html").read_text()
+    assert "topobook.topology.persistence.diagrams" in api
     assert "Vandaele" in (html / "references.html").read_text()
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()  # math renders offline
 
 
 @pytest.mark.book
-def test_api_page_documents_every_module(built_book):
+def test_api_pages_document_every_module(built_book):
     """Every public module of the package and of its sub-packages has its section on the API
-    page, generated from its docstrings (autodoc writes an anchor ``module-<name>`` for each)."""
-    api = (built_book / "_build" / "html" / "api.html").read_text()
+    pages, generated from its docstrings (autodoc writes an anchor ``module-<name>`` for
+    each): one page per sub-package, none of them the whole package, and the API page links
+    to each."""
+    html = built_book / "_build" / "html"
+    pages = {p.stem: p.read_text() for p in (html / "api").glob("*.html")}
     modules = _public_modules()
     assert {"topobook.metrics.evaluation", "topobook.study.stats", "topobook.training.jobs",
             "topobook.topology.betti_matching", "topobook.datasets"} <= set(modules)
-    missing = [name for name in modules if f'id="module-{name}"' not in api]
-    assert not missing, f"the API page lacks {missing}"
+    everything = "".join(pages.values())
+    missing = [name for name in modules if f'id="module-{name}"' not in everything]
+    assert not missing, f"the API pages lack {missing}"
+    packages = {name for name in modules
+                if name.count(".") == 1 and f"topobook_{name[9:]}" in pages}
+    assert len(packages) >= 6
+    for package in packages:  # a sub-package's modules are on its page, and only there
+        own = pages[f"topobook_{package[9:]}"]
+        assert all(f'id="module-{m}"' in own for m in modules if m.startswith(package + "."))
+    index = (html / "api.html").read_text()
+    assert all(f"api/{stem}.html" in index for stem in pages)
 
 
 @pytest.mark.book
@@ -147,7 +161,9 @@ def test_landing_and_strategy_pages_say_what_they_are(built_book):
                    "@misc{topobook", "CITATION.cff"):
         assert needed in text, needed
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    runs = next(p for p in toc["parts"] if p["caption"] == "Training runs")["chapters"]
+    groups = next(p for p in toc["parts"] if p["caption"] == "Training runs")["chapters"]
+    assert [Path(g["file"]).name for g in groups] == ["runs_04", "runs_06"]  # by chapter
+    runs = [section for group in groups for section in group["sections"]]
     assert len(runs) >= 10
     for entry in runs:
         page = (html / f"{entry['file']}.html").read_text()
@@ -218,9 +234,16 @@ def test_build_helpers_alt_text_scripts_and_api_page():
     page = "<script>const A = 1;</script>\n<p>x</p>\n<script>const A = 1;</script>\n"
     assert build.drop_repeated_scripts(page) == "<script>const A = 1;</script>\n<p>x</p>\n"
 
-    api = build.api_page("# API\n")
+    api = build.api_pages("# API\n")
+    assert api["api.md"].startswith("# API\n")
     for name in _public_modules():
-        assert f".. automodule:: {name}\n" in api
+        where = [path for path, text in api.items() if f".. automodule:: {name}\n" in text]
+        assert len(where) == 1, (name, where)  # documented once
+        package = name.split(".")[1] if name.count(".") >= 1 else ""
+        if (ROOT / "topobook" / package).is_dir():
+            assert where == [f"api/topobook_{package}.md"]  # on its sub-package's page
+        assert f"]({where[0]})" in api["api.md"]  # linked from the API page
+    assert {"file": "api/topobook_losses"} in build.api_sections(api)
 
 
 def _public_modules() -> list[str]:
