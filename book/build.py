@@ -13,10 +13,12 @@ executed notebooks and the HTML go to ``build/<profile>/`` and training results 
 ``results/<profile>/`` (never into the sources, which stay without outputs). Any error in a
 notebook, and any Sphinx warning, fails the build.
 
-Generated at build time: the "How to rerun" page (from the parameters cells), the API page (one
-section per module of the package, so a new module appears by itself), the landing page's hero
-figure, the alt text of every figure (from the caption that follows it), and the repository
-link (``$TOPOBOOK_REPOSITORY_URL``; without it the pages say that no address was configured).
+Generated at build time: the "How to rerun" page (from the parameters cells), the API pages
+(one per sub-package, each module a section, so a new module appears by itself), the pages that
+group the training runs by chapter, the landing page's hero figure, the alt text of every
+figure (from the caption that follows it), the figure numbers of each training-run page (from
+its title) and the repository link (``$TOPOBOOK_REPOSITORY_URL``; without it the pages say that
+no address was configured).
 After Sphinx, what readers never load is removed from the HTML: source maps and the MathJax
 components other than the one the book loads.
 """
@@ -281,6 +283,47 @@ def point_to_exercises(notebook: dict, page_name: str, title: str | None = None)
         f"made from this notebook, are on the page [{title or page_name}]({page_name}.ipynb).",
     }
     cells[begin:end] = [link]
+
+
+# cells that only pages whose network sees chapter 3's processed input show (the TIP figure)
+TOPO_INPUT_ONLY = "topo-input-only"
+
+
+def drop_cells_not_for(notebook: dict, strategy: str) -> int:
+    """Remove from an executed notebook the cells tagged :data:`TOPO_INPUT_ONLY` when the page's
+    ``strategy`` does not process the input (no ``topo_input`` in it). Returns how many."""
+    cells = notebook["cells"]
+    keep = [c for c in cells if "topo_input" in strategy
+            or TOPO_INPUT_ONLY not in c.get("metadata", {}).get("tags", [])]
+    dropped = len(cells) - len(keep)
+    notebook["cells"] = keep
+    return dropped
+
+
+PAGE_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\s")  # "6.3 Betti matching loss" -> "6.3"
+FIGURE_REFERENCE = re.compile(r"\b(Figures?|Fig\.)(\s+)(\d+\.\d+)\b")
+
+
+def number_figures(notebook: dict, number: str) -> dict[str, str]:
+    """Number the figures of a page by the page: the captions of its Markdown cells (``*Figure
+    4.2 — ...``), in the order they appear, become ``Figure <number>.1``, ``<number>.2``, ...,
+    and every mention of an old number in its Markdown follows (``Figure 4.2`` on page 6.3 ->
+    ``Figure 6.3.1`` where the TIP figure was dropped). Returns ``{old: new}``."""
+    renumbered: dict[str, str] = {}
+    for cell in notebook["cells"]:
+        match = CAPTION.match("".join(cell["source"])) if cell["cell_type"] == "markdown" else None
+        if match:
+            old = FIGURE_REFERENCE.match(match.group(1))
+            if old and old.group(3) not in renumbered:
+                renumbered[old.group(3)] = f"{number}.{len(renumbered) + 1}"
+
+    def new_number(found: re.Match) -> str:
+        return found.group(1) + found.group(2) + renumbered.get(found.group(3), found.group(3))
+
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = FIGURE_REFERENCE.sub(new_number, "".join(cell["source"]))
+    return renumbered
 
 
 MARKUP = [
@@ -557,6 +600,20 @@ def trim_html(html: Path) -> tuple[int, int]:
     return before, folder_size(html)
 
 
+def finish_page(notebook: dict, page: dict) -> None:
+    """What a page of a parameterised notebook needs beyond its outputs: the cells meant for
+    other runs dropped (:func:`drop_cells_not_for`, by the page's ``strategy``) and its figures
+    numbered by the number of its title (:func:`number_figures`: page 6.3's are 6.3.1, ...)."""
+    if not page.get("title"):
+        return
+    strategy = {**default_parameters(page["source"]), **page["parameters"]}.get("strategy")
+    if strategy is not None:
+        drop_cells_not_for(notebook, str(strategy))
+    number = PAGE_NUMBER.match(page["title"])
+    if number:
+        number_figures(notebook, number.group(1))
+
+
 def execute(page: dict, out_dir: Path) -> float:
     """Execute one page with papermill in its own process; returns the seconds it took."""
     start = time.perf_counter()
@@ -584,6 +641,7 @@ def execute(page: dict, out_dir: Path) -> float:
     show_parameters_used(notebook)
     if page["exercises_on"] != page["name"]:
         point_to_exercises(notebook, page["exercises_on"], page.get("exercises_title"))
+    finish_page(notebook, page)
     uncaptioned = add_alt_text(notebook)
     if uncaptioned:
         print(f"{page['name']}: {uncaptioned} figure(s) without a caption", flush=True)

@@ -382,3 +382,47 @@ def test_reader_text_has_no_internal_wording_and_every_exercise_a_title():
         problems += [f"{name}: caption line starts with '>': {m.group()!r}" for m in
                      re.finditer(r"^\*(?:Figure|Table)[^\n]*\n> [^\n]*", text, re.M)]
     assert not problems, "\n".join(problems)
+
+
+def test_run_pages_number_their_figures_and_show_the_tip_figure_only_for_processed_input():
+    """book/build.py on a hand-made run page: the TIP cells leave a page whose input is raw,
+    the figures are numbered by the page's title (mentions follow), and the group page of
+    the runs lists each run with its parameters."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    def md(text, tags=()):
+        return {"cell_type": "markdown", "metadata": {"tags": list(tags)}, "source": [text]}
+
+    def page():
+        return {"cells": [
+            md("# A training run"),
+            md("## What the network sees", [build.TOPO_INPUT_ONLY]),
+            {"cell_type": "code", "metadata": {"tags": [build.TOPO_INPUT_ONLY]}, "outputs": [],
+             "source": []},
+            md("*Figure 4.1 — the input.*", [build.TOPO_INPUT_ONLY]),
+            md("*Figure 4.2 — the curves.*"),
+            md("*Figure 4.3 — the diagrams; compare Figure 4.2 and Fig. 4.3, not Table 4.2.*"),
+            md("Read Figure 4.2, then Figures 4.3 and chapter 6's Figure 6.7."),
+        ]}
+
+    raw = page()
+    assert build.drop_cells_not_for(raw, "topo_loss") == 3
+    assert build.number_figures(raw, "6.3") == {"4.2": "6.3.1", "4.3": "6.3.2"}
+    texts = ["".join(c["source"]) for c in raw["cells"]]
+    assert texts[1] == "*Figure 6.3.1 — the curves.*"
+    assert texts[2] == ("*Figure 6.3.2 — the diagrams; compare Figure 6.3.1 and Fig. 6.3.2, "
+                        "not Table 4.2.*")
+    assert texts[3] == "Read Figure 6.3.1, then Figures 6.3.2 and chapter 6's Figure 6.7."
+    processed = page()
+    assert build.drop_cells_not_for(processed, "topo_loss+topo_input") == 0
+    assert build.number_figures(processed, "4.4")["4.1"] == "4.4.1"
+
+    pages = [{"name": "04_training_baseline", "title": "4.1 Plain U-Net",
+              "source": ROOT / "notebooks" / "04_training.ipynb",
+              "fixed": {"strategy": "baseline"}}]
+    group = build.run_group_page("runs_04", pages)
+    assert group.startswith("# The training runs of chapter 4\n")
+    assert "- [4.1 Plain U-Net](04_training_baseline.ipynb): `strategy=baseline`" in group
+    with pytest.raises(SystemExit, match="no chapter"):
+        build.run_group_page("runs_09", pages)
