@@ -426,3 +426,26 @@ def test_run_pages_number_their_figures_and_show_the_tip_figure_only_for_process
     assert "- [4.1 Plain U-Net](04_training_baseline.ipynb): `strategy=baseline`" in group
     with pytest.raises(SystemExit, match="no chapter"):
         build.run_group_page("runs_09", pages)
+
+
+def test_every_literal_equation_number_is_named_as_the_papers():
+    """The book numbers its own equations ({eq}`label`, shown as "(n)" on their chapter's
+    page); a number typed in the text ("eq. (2)", "eqs. (1)–(3)", "eq. 2") is the paper's and
+    must say so ("the paper's eq. (2)", "eqs. (1)–(3) of the paper"), in the Markdown a reader
+    sees and in the comments of the parameters cells (the "How to rerun" page shows them)."""
+    typed = re.compile(r"\b[Ee]qs?\.\s*\(?\d")
+    texts = {p.name: p.read_text() for p in (ROOT / "book").glob("*.md")}
+    texts.update({p.name: p.read_text() for p in (ROOT / "notebooks").glob("*.md")})
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        texts[path.name] = "\n\n".join(
+            "".join(c["source"]) for c in cells
+            if c["cell_type"] == "markdown" or "parameters" in c["metadata"].get("tags", []))
+    problems = []
+    for name, text in texts.items():
+        for match in typed.finditer(text):
+            before = text[max(0, match.start() - 40):match.start()].replace("\n", " ")
+            after = text[match.end():match.end() + 30].replace("\n", " ")
+            if "paper's" not in before and "of the paper" not in after:
+                problems.append(f"{name}: ...{before}{match.group()}{after}...")
+    assert not problems, "an equation number not named as the paper's:\n" + "\n".join(problems)
