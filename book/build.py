@@ -13,10 +13,12 @@ executed notebooks and the HTML go to ``build/<profile>/`` and training results 
 ``results/<profile>/`` (never into the sources, which stay without outputs). Any error in a
 notebook, and any Sphinx warning, fails the build.
 
-Generated at build time: the "How to rerun" page (from the parameters cells), the API page (one
-section per module of the package, so a new module appears by itself), the landing page's hero
-figure, the alt text of every figure (from the caption that follows it), and the repository
-link (``$TOPOBOOK_REPOSITORY_URL``; without it the pages say that no address was configured).
+Generated at build time: the "How to rerun" page (from the parameters cells), the API pages
+(one per sub-package, each module a section, so a new module appears by itself), the pages that
+group the training runs by chapter, the landing page's hero figure, the alt text of every
+figure (from the caption that follows it), the figure numbers of each training-run page (from
+its title) and the repository link (``$TOPOBOOK_REPOSITORY_URL``; without it the pages say that
+no address was configured).
 After Sphinx, what readers never load is removed from the HTML: source maps and the MathJax
 components other than the one the book loads.
 """
@@ -42,7 +44,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 NOTEBOOKS = ROOT / "notebooks"
-GENERATED = {"rerun"}  # pages that build.py writes itself
+# pages that build.py writes itself: "How to rerun", and the pages that group the training runs
+# by chapter in the contents (run_group_page)
+GENERATED = {"rerun", "runs_04", "runs_06"}
+RUN_GROUP_CHAPTERS = {"runs_04": ("4", "5"), "runs_06": ("6", "6")}  # runs of / compared in
 BOOK_FILES = ("*.md", "*.yml", "*.bib")  # every page and setting of book/, copied into the build
 # copied into the build too: the book's CSS and scripts, and its Sphinx extension (the
 # author-year bibliography, book/_config.yml's local_extensions)
@@ -280,6 +285,47 @@ def point_to_exercises(notebook: dict, page_name: str, title: str | None = None)
     cells[begin:end] = [link]
 
 
+# cells that only pages whose network sees chapter 3's processed input show (the TIP figure)
+TOPO_INPUT_ONLY = "topo-input-only"
+
+
+def drop_cells_not_for(notebook: dict, strategy: str) -> int:
+    """Remove from an executed notebook the cells tagged :data:`TOPO_INPUT_ONLY` when the page's
+    ``strategy`` does not process the input (no ``topo_input`` in it). Returns how many."""
+    cells = notebook["cells"]
+    keep = [c for c in cells if "topo_input" in strategy
+            or TOPO_INPUT_ONLY not in c.get("metadata", {}).get("tags", [])]
+    dropped = len(cells) - len(keep)
+    notebook["cells"] = keep
+    return dropped
+
+
+PAGE_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\s")  # "6.3 Betti matching loss" -> "6.3"
+FIGURE_REFERENCE = re.compile(r"\b(Figures?|Fig\.)(\s+)(\d+\.\d+)\b")
+
+
+def number_figures(notebook: dict, number: str) -> dict[str, str]:
+    """Number the figures of a page by the page: the captions of its Markdown cells (``*Figure
+    4.2 — ...``), in the order they appear, become ``Figure <number>.1``, ``<number>.2``, ...,
+    and every mention of an old number in its Markdown follows (``Figure 4.2`` on page 6.3 ->
+    ``Figure 6.3.1`` where the TIP figure was dropped). Returns ``{old: new}``."""
+    renumbered: dict[str, str] = {}
+    for cell in notebook["cells"]:
+        match = CAPTION.match("".join(cell["source"])) if cell["cell_type"] == "markdown" else None
+        if match:
+            old = FIGURE_REFERENCE.match(match.group(1))
+            if old and old.group(3) not in renumbered:
+                renumbered[old.group(3)] = f"{number}.{len(renumbered) + 1}"
+
+    def new_number(found: re.Match) -> str:
+        return found.group(1) + found.group(2) + renumbered.get(found.group(3), found.group(3))
+
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = FIGURE_REFERENCE.sub(new_number, "".join(cell["source"]))
+    return renumbered
+
+
 MARKUP = [
     (re.compile(r"\{[a-z:]+\}`~?([^`<]*?)(?:\s*<[^>]*>)?`"), r"\1"),  # {term}`x`, {py:func}`~a.b`
     (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # [text](link)
@@ -348,41 +394,124 @@ def add_alt_text(notebook: dict) -> int:
     return uncaptioned
 
 
-def api_page(header: str) -> str:
-    """The API page: ``header`` (book/api.md), then one section per sub-package and per
-    top-level module of the package, each sub-package's modules under it, found by walking the
-    package (every ``topobook.<name>`` and ``topobook.<package>.<name>`` whose name has no
-    leading underscore), each documented by autodoc from its docstrings."""
+API_FOLDER = "api"  # the API's pages, one per sub-package, under api.md in the contents
+
+
+def api_pages(header: str) -> dict[str, str]:
+    """The API pages, ``{path in the book: Markdown}``: ``api.md`` (``header``, book/api.md,
+    then one line per page with its summary), one page per sub-package of the package
+    (``api/topobook_<name>.md``: the package's docstring, then each of its modules), and one
+    for the top-level modules (``api/topobook.md``). Found by walking the package (every
+    ``topobook.<name>`` and ``topobook.<package>.<name>`` whose name has no leading
+    underscore), each documented by autodoc from its docstrings, so a new module or
+    sub-package appears by itself; :func:`api_sections` puts the pages in the contents."""
     import topobook
 
-    out = [header.rstrip(), ""]
-    for info in sorted(pkgutil.iter_modules(topobook.__path__), key=lambda m: (m.ispkg, m.name)):
-        if info.name.startswith("_"):
+    found = sorted(pkgutil.iter_modules(topobook.__path__), key=lambda m: (m.ispkg, m.name))
+    found = [info for info in found if not info.name.startswith("_")]
+    modules = [f"topobook.{info.name}" for info in found if not info.ispkg]
+    pages = {}
+    if modules:
+        body = ["# `topobook`: the top-level modules", ""]
+        for name in modules:
+            body += _api_section(name, "##")
+        pages[f"{API_FOLDER}/topobook.md"] = "\n".join(body)
+    for info in found:
+        if not info.ispkg:
             continue
         name = f"topobook.{info.name}"
-        out += _api_section(name, "##")
-        if info.ispkg:
-            package = importlib.import_module(name)
-            for sub in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-                if not sub.name.startswith("_"):
-                    out += _api_section(f"{name}.{sub.name}", "###")
-    return "\n".join(out)
+        package = importlib.import_module(name)
+        body = [f"# `{name}`", "", *_api_section(name, None)]
+        for sub in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if not sub.name.startswith("_"):
+                body += _api_section(f"{name}.{sub.name}", "##")
+        pages[f"{API_FOLDER}/topobook_{info.name}.md"] = "\n".join(body)
+    index = [header.rstrip(), ""]
+    for path in pages:
+        stem = Path(path).stem
+        if stem == "topobook":
+            index.append(f"- [the top-level modules]({path}): "
+                         + "; ".join(f"`{m}`, {_summary(m).rstrip('.')}" for m in modules))
+        else:
+            index.append(f"- [`{stem.replace('_', '.', 1)}`]({path}): "
+                         + _summary(stem.replace("_", ".", 1)))
+    return {"api.md": "\n".join(index) + "\n", **pages}
 
 
-def _api_section(name: str, level: str) -> list[str]:
+def api_sections(pages: dict[str, str]) -> list[dict]:
+    """The contents entries under ``api`` for the pages of :func:`api_pages`."""
+    return [{"file": str(Path(path).with_suffix(""))} for path in pages if path != "api.md"]
+
+
+RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")  # :mod:`topobook.x` -> `topobook.x`
+
+
+def _summary(name: str) -> str:
+    """The first paragraph of a module's docstring, on one line and in MyST (``x`` and
+    :mod:`x` become `x`); a module needs one."""
     module = importlib.import_module(name)
     summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
     if not summary:
         raise SystemExit(f"{name} has no module docstring: the API page needs one")
+    return RST_ROLE.sub(r"`\1`", summary.replace("``", "`"))
+
+
+def _api_section(name: str, level: str | None) -> list[str]:
+    """A module documented by autodoc, under a heading of ``level`` (None: no heading)."""
+    _summary(name)  # fails without a docstring
+    heading = [f"{level} `{name}`", ""] if level else []
     return [
-        f"{level} `{name}`",
-        "",
+        *heading,
         "```{eval-rst}",
         f".. automodule:: {name}",
         "   :members:",
         "```",
         "",
     ]
+
+
+def run_group_page(name: str, pages: list[dict]) -> str:
+    """The page that heads one group of training-run pages in the contents (``runs_04``:
+    chapter 4's runs): what the runs are, and one line per page of the group with its title
+    and the parameters it fixes (``pages``: :func:`plan`'s entries of the group, in order)."""
+    if name not in RUN_GROUP_CHAPTERS:
+        raise SystemExit(f"{name}: no chapter known for this group of runs (RUN_GROUP_CHAPTERS)")
+    chapter, compared_in = RUN_GROUP_CHAPTERS[name]
+    sources = sorted({f"`notebooks/{p['source'].name}`" for p in pages})
+    out = [
+        f"# The training runs of chapter {chapter}",
+        "",
+        f"One page per run, each made from {', '.join(sources)} with the parameters below "
+        "fixed: what the run is and its result first, then how it trained. Chapter "
+        f"{compared_in} compares the runs with the baseline, seed by seed.",
+        "",
+    ]
+    for page in pages:
+        values = ", ".join(f"`{k}={v}`" for k, v in page["fixed"].items())
+        out.append(f"- [{page['title']}]({page['name']}.ipynb): {values}")
+    return "\n".join(out) + "\n"
+
+
+def write_generated_pages(src: Path, pages: list[dict]) -> None:
+    """Write the pages that build.py generates into the build's sources ``src``: "How to rerun",
+    the API pages (:func:`api_pages`, put under ``api`` in the build's contents), and the
+    pages that head each group of training runs (:func:`run_group_page`)."""
+    (src / "notebooks" / "rerun.md").write_text(rerun_page(pages))
+    api = api_pages((BOOK / "api.md").read_text())
+    for path, text in api.items():
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        (src / path).write_text(text)
+    toc = yaml.safe_load((src / "_toc.yml").read_text())
+    by_name = {page["name"]: page for page in pages}
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            name = Path(chapter["file"]).name
+            if chapter["file"] == "api":
+                chapter["sections"] = api_sections(api)
+            elif name in RUN_GROUP_CHAPTERS:
+                group = [by_name[Path(s["file"]).name] for s in chapter.get("sections", [])]
+                (src / "notebooks" / f"{name}.md").write_text(run_group_page(name, group))
+    (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
 
 
 def configure(src: Path, repository_url: str | None) -> None:
@@ -471,6 +600,20 @@ def trim_html(html: Path) -> tuple[int, int]:
     return before, folder_size(html)
 
 
+def finish_page(notebook: dict, page: dict) -> None:
+    """What a page of a parameterised notebook needs beyond its outputs: the cells meant for
+    other runs dropped (:func:`drop_cells_not_for`, by the page's ``strategy``) and its figures
+    numbered by the number of its title (:func:`number_figures`: page 6.3's are 6.3.1, ...)."""
+    if not page.get("title"):
+        return
+    strategy = {**default_parameters(page["source"]), **page["parameters"]}.get("strategy")
+    if strategy is not None:
+        drop_cells_not_for(notebook, str(strategy))
+    number = PAGE_NUMBER.match(page["title"])
+    if number:
+        number_figures(notebook, number.group(1))
+
+
 def execute(page: dict, out_dir: Path) -> float:
     """Execute one page with papermill in its own process; returns the seconds it took."""
     start = time.perf_counter()
@@ -498,6 +641,7 @@ def execute(page: dict, out_dir: Path) -> float:
     show_parameters_used(notebook)
     if page["exercises_on"] != page["name"]:
         point_to_exercises(notebook, page["exercises_on"], page.get("exercises_title"))
+    finish_page(notebook, page)
     uncaptioned = add_alt_text(notebook)
     if uncaptioned:
         print(f"{page['name']}: {uncaptioned} figure(s) without a caption", flush=True)
@@ -551,8 +695,7 @@ def main() -> int:
         if (BOOK / folder).is_dir():
             ignore = shutil.ignore_patterns("__pycache__")
             shutil.copytree(BOOK / folder, src / folder, ignore=ignore)
-    (src / "notebooks" / "rerun.md").write_text(rerun_page(first + last))
-    (src / "api.md").write_text(api_page((BOOK / "api.md").read_text()))
+    write_generated_pages(src, first + last)
     configure(src, os.environ.get(REPOSITORY_VARIABLE))
     hero_figure(src / "_static" / "hero.png")
 

@@ -33,7 +33,8 @@ def test_every_chapter_executes_and_renders(built_book):
     html = built_book / "_build" / "html"
     assert (html / "index.html").is_file()
     for chapter in _chapters():
-        if (ROOT / f"{chapter}.md").exists():  # a text page (chapter 4's overview)
+        # a text page (chapter 4's overview, the pages that group the runs by chapter)
+        if (built_book / "src" / f"{chapter}.md").exists():
             assert (html / f"{chapter}.html").is_file()
             continue
         executed = json.loads((built_book / "src" / f"{chapter}.ipynb").read_text())
@@ -102,21 +103,34 @@ def test_reference_pages_render(built_book):
         assert (
             f'<code class="docutils literal notranslate"><span class="pre">{name}</span>' in rerun
         )
-    assert "topobook.topology.persistence.diagrams" in (html / "api.html").read_text()
+    api = (html / "api" / "topobook_topology.html").read_text()
+    assert "topobook.topology.persistence.diagrams" in api
     assert "Vandaele" in (html / "references.html").read_text()
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()  # math renders offline
 
 
 @pytest.mark.book
-def test_api_page_documents_every_module(built_book):
+def test_api_pages_document_every_module(built_book):
     """Every public module of the package and of its sub-packages has its section on the API
-    page, generated from its docstrings (autodoc writes an anchor ``module-<name>`` for each)."""
-    api = (built_book / "_build" / "html" / "api.html").read_text()
+    pages, generated from its docstrings (autodoc writes an anchor ``module-<name>`` for
+    each): one page per sub-package, none of them the whole package, and the API page links
+    to each."""
+    html = built_book / "_build" / "html"
+    pages = {p.stem: p.read_text() for p in (html / "api").glob("*.html")}
     modules = _public_modules()
     assert {"topobook.metrics.evaluation", "topobook.study.stats", "topobook.training.jobs",
             "topobook.topology.betti_matching", "topobook.datasets"} <= set(modules)
-    missing = [name for name in modules if f'id="module-{name}"' not in api]
-    assert not missing, f"the API page lacks {missing}"
+    everything = "".join(pages.values())
+    missing = [name for name in modules if f'id="module-{name}"' not in everything]
+    assert not missing, f"the API pages lack {missing}"
+    packages = {name for name in modules
+                if name.count(".") == 1 and f"topobook_{name[9:]}" in pages}
+    assert len(packages) >= 6
+    for package in packages:  # a sub-package's modules are on its page, and only there
+        own = pages[f"topobook_{package[9:]}"]
+        assert all(f'id="module-{m}"' in own for m in modules if m.startswith(package + "."))
+    index = (html / "api.html").read_text()
+    assert all(f"api/{stem}.html" in index for stem in pages)
 
 
 @pytest.mark.book
@@ -147,7 +161,9 @@ def test_landing_and_strategy_pages_say_what_they_are(built_book):
                    "@misc{topobook", "CITATION.cff"):
         assert needed in text, needed
     toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    runs = next(p for p in toc["parts"] if p["caption"] == "Training runs")["chapters"]
+    groups = next(p for p in toc["parts"] if p["caption"] == "Training runs")["chapters"]
+    assert [Path(g["file"]).name for g in groups] == ["runs_04", "runs_06"]  # by chapter
+    runs = [section for group in groups for section in group["sections"]]
     assert len(runs) >= 10
     for entry in runs:
         page = (html / f"{entry['file']}.html").read_text()
@@ -218,9 +234,16 @@ def test_build_helpers_alt_text_scripts_and_api_page():
     page = "<script>const A = 1;</script>\n<p>x</p>\n<script>const A = 1;</script>\n"
     assert build.drop_repeated_scripts(page) == "<script>const A = 1;</script>\n<p>x</p>\n"
 
-    api = build.api_page("# API\n")
+    api = build.api_pages("# API\n")
+    assert api["api.md"].startswith("# API\n")
     for name in _public_modules():
-        assert f".. automodule:: {name}\n" in api
+        where = [path for path, text in api.items() if f".. automodule:: {name}\n" in text]
+        assert len(where) == 1, (name, where)  # documented once
+        package = name.split(".")[1] if name.count(".") >= 1 else ""
+        if (ROOT / "topobook" / package).is_dir():
+            assert where == [f"api/topobook_{package}.md"]  # on its sub-package's page
+        assert f"]({where[0]})" in api["api.md"]  # linked from the API page
+    assert {"file": "api/topobook_losses"} in build.api_sections(api)
 
 
 def _public_modules() -> list[str]:
@@ -359,3 +382,70 @@ def test_reader_text_has_no_internal_wording_and_every_exercise_a_title():
         problems += [f"{name}: caption line starts with '>': {m.group()!r}" for m in
                      re.finditer(r"^\*(?:Figure|Table)[^\n]*\n> [^\n]*", text, re.M)]
     assert not problems, "\n".join(problems)
+
+
+def test_run_pages_number_their_figures_and_show_the_tip_figure_only_for_processed_input():
+    """book/build.py on a hand-made run page: the TIP cells leave a page whose input is raw,
+    the figures are numbered by the page's title (mentions follow), and the group page of
+    the runs lists each run with its parameters."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    def md(text, tags=()):
+        return {"cell_type": "markdown", "metadata": {"tags": list(tags)}, "source": [text]}
+
+    def page():
+        return {"cells": [
+            md("# A training run"),
+            md("## What the network sees", [build.TOPO_INPUT_ONLY]),
+            {"cell_type": "code", "metadata": {"tags": [build.TOPO_INPUT_ONLY]}, "outputs": [],
+             "source": []},
+            md("*Figure 4.1 — the input.*", [build.TOPO_INPUT_ONLY]),
+            md("*Figure 4.2 — the curves.*"),
+            md("*Figure 4.3 — the diagrams; compare Figure 4.2 and Fig. 4.3, not Table 4.2.*"),
+            md("Read Figure 4.2, then Figures 4.3 and chapter 6's Figure 6.7."),
+        ]}
+
+    raw = page()
+    assert build.drop_cells_not_for(raw, "topo_loss") == 3
+    assert build.number_figures(raw, "6.3") == {"4.2": "6.3.1", "4.3": "6.3.2"}
+    texts = ["".join(c["source"]) for c in raw["cells"]]
+    assert texts[1] == "*Figure 6.3.1 — the curves.*"
+    assert texts[2] == ("*Figure 6.3.2 — the diagrams; compare Figure 6.3.1 and Fig. 6.3.2, "
+                        "not Table 4.2.*")
+    assert texts[3] == "Read Figure 6.3.1, then Figures 6.3.2 and chapter 6's Figure 6.7."
+    processed = page()
+    assert build.drop_cells_not_for(processed, "topo_loss+topo_input") == 0
+    assert build.number_figures(processed, "4.4")["4.1"] == "4.4.1"
+
+    pages = [{"name": "04_training_baseline", "title": "4.1 Plain U-Net",
+              "source": ROOT / "notebooks" / "04_training.ipynb",
+              "fixed": {"strategy": "baseline"}}]
+    group = build.run_group_page("runs_04", pages)
+    assert group.startswith("# The training runs of chapter 4\n")
+    assert "- [4.1 Plain U-Net](04_training_baseline.ipynb): `strategy=baseline`" in group
+    with pytest.raises(SystemExit, match="no chapter"):
+        build.run_group_page("runs_09", pages)
+
+
+def test_every_literal_equation_number_is_named_as_the_papers():
+    """The book numbers its own equations ({eq}`label`, shown as "(n)" on their chapter's
+    page); a number typed in the text ("eq. (2)", "eqs. (1)–(3)", "eq. 2") is the paper's and
+    must say so ("the paper's eq. (2)", "eqs. (1)–(3) of the paper"), in the Markdown a reader
+    sees and in the comments of the parameters cells (the "How to rerun" page shows them)."""
+    typed = re.compile(r"\b[Ee]qs?\.\s*\(?\d")
+    texts = {p.name: p.read_text() for p in (ROOT / "book").glob("*.md")}
+    texts.update({p.name: p.read_text() for p in (ROOT / "notebooks").glob("*.md")})
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        texts[path.name] = "\n\n".join(
+            "".join(c["source"]) for c in cells
+            if c["cell_type"] == "markdown" or "parameters" in c["metadata"].get("tags", []))
+    problems = []
+    for name, text in texts.items():
+        for match in typed.finditer(text):
+            before = text[max(0, match.start() - 40):match.start()].replace("\n", " ")
+            after = text[match.end():match.end() + 30].replace("\n", " ")
+            if "paper's" not in before and "of the paper" not in after:
+                problems.append(f"{name}: ...{before}{match.group()}{after}...")
+    assert not problems, "an equation number not named as the paper's:\n" + "\n".join(problems)

@@ -8,8 +8,9 @@ math included), a figure or table caption broken into a block quote (a wrapped c
 starts with ``>``), a solution whose title links away instead of opening it, a notebook error
 cell, a figure whose text the page shrinks to
 unreadable size, an image whose alt text is missing or a file hash, a table wider than its
-container, a page wider than the window, a page that logs a console error, and a chapter
-missing from the "next" path; saves a screenshot of every page to <book>/screenshots/.
+container, a page wider than the window (at 1280 px, and at 414 px, a phone, where nothing may
+make the page pan sideways), a page that logs a console error, and a chapter missing from the
+"next" path; saves a screenshot of every page to <book>/screenshots/ (both widths).
 
 Figure size: the book's figures are PNGs rendered at 2x by matplotlib at 100 dpi
 (``topobook.plotting.use_book_style``), with their display size set (``style="width: ..px"``): a
@@ -61,6 +62,7 @@ RAW_TABLE = re.compile(r"\|\s*:?(?:-{3,}|—+):?\s*\||\|-{3,}")
 # digit (the rule of MyST's dollarmath)
 RAW_DOLLAR_MATH = re.compile(r"(?<![\\$])\$(?=\S)[^$]{1,200}?(?<=\S)\$(?![\d$])")
 MAX_SHRINK = 2.0  # largest intended / rendered width of a figure
+NARROW = 414  # px: the phone-sized window in which no page may be wider than the window
 HASH_ALT = re.compile(r"^[0-9a-f]{16,}(\.\w+)?$")  # MyST-NB's file names: sha256 of the image
 # first in <head>: every console error, uncaught exception and failed resource load of the page
 ERRORS_SCRIPT = """<script>
@@ -214,10 +216,10 @@ class Page(HTMLParser):
             self.text.append(data)
 
 
-def render(browser: str, page: Path, screenshot: Path) -> str:
-    """The DOM after scripts (MathJax) ran, rendered in a 1280 px wide window from a copy of the
-    page that records console errors (ERRORS_SCRIPT), image and table sizes (MEASURE_SCRIPT);
-    also saves a screenshot of the page itself."""
+def render(browser: str, page: Path, screenshot: Path, width: int = 1280) -> str:
+    """The DOM after scripts (MathJax) ran, rendered in a window ``width`` px wide from a copy
+    of the page that records console errors (ERRORS_SCRIPT), image and table sizes
+    (MEASURE_SCRIPT); also saves a screenshot of the page itself."""
     profile = tempfile.mkdtemp()
     url = page.as_uri()
     html = page.read_text(encoding="utf-8")
@@ -236,7 +238,7 @@ def render(browser: str, page: Path, screenshot: Path) -> str:
                 browser,
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
-                "--window-size=1280,1600",
+                f"--window-size={width},1600",
                 "--dump-dom",
                 measured.as_uri(),
             ],
@@ -251,7 +253,7 @@ def render(browser: str, page: Path, screenshot: Path) -> str:
             browser,
             *CHROMIUM_FLAGS,
             f"--user-data-dir={tempfile.mkdtemp()}",
-            "--window-size=1280,1600",
+            f"--window-size={width},1600",
             f"--screenshot={screenshot}",
             url,
         ],
@@ -351,6 +353,16 @@ def test_every_page_renders_cleanly(built_book):
         if doc.page_overflow and doc.page_overflow > 1:
             problems.append(
                 f"{name}: the page is {doc.page_overflow} px wider than the 1280 px window"
+            )
+        # a phone: the page must not pan sideways (tables and code blocks scroll in their boxes)
+        narrow = Page()
+        narrow.feed(render(browser, page, shots / f"{page.stem}.{NARROW}px.png", width=NARROW))
+        if narrow.page_overflow is None:
+            problems.append(f"{name}: the page's measuring script did not run at {NARROW} px")
+        elif narrow.page_overflow > 1:
+            problems.append(
+                f"{name}: the page is {narrow.page_overflow} px wider than a {NARROW} px window "
+                "(a long inline code or a wide element: wrap it or let it scroll in its box)"
             )
         if "Traceback (most recent call last)" in text or any(
             "traceback" in c for c in doc.classes

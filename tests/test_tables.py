@@ -112,12 +112,16 @@ def test_runs_in_words():
         tables.describe_run({**base, "strategy": "magic"})
 
 
-def test_compare_line_uses_shared_seeds_only():
+def test_compare_line_uses_shared_seeds_only_and_gives_their_range():
     run = {0: {"v_rand": 0.8, "betti_matching": 10.0}, 1: {"v_rand": 0.9, "betti_matching": 20.0}}
     base = {0: {"v_rand": 0.7, "betti_matching": 30.0}, 2: {"v_rand": 0.1, "betti_matching": 0.0}}
     line = tables.compare_line(run, base)
     assert line == ("V_rand ↑ **0.8** (baseline 0.7); Betti matching ↓ **10** (baseline 30): "
                     "means over seed 0.")
+    both = {**base, 1: {"v_rand": 0.5, "betti_matching": 50.0}}
+    assert tables.compare_line(run, both) == (
+        "V_rand ↑ **0.85**, seeds 0.8 to 0.9 (baseline 0.6, 0.5 to 0.7); Betti matching ↓ "
+        "**15**, seeds 10 to 20 (baseline 40, 30 to 50): means over seeds 0, 1.")
     assert "baseline" not in tables.compare_line(run, run).split(":")[0]
     with pytest.raises(ValueError, match="no seed in common"):
         tables.compare_line(run, {5: run[0]})

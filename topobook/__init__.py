@@ -2,7 +2,8 @@
 
 Sub-packages by concept, each importing only those listed before it (a test walks the imports
 and fails on any cycle): ``topology`` (union-find, persistence, Betti matching), ``losses``
-(the topological loss of eqs. 1-3, clDice, Skeleton Recall, diagram distances), ``metrics``
+(the topological loss of the paper's eqs. (1)-(3), clDice, Skeleton Recall, diagram
+distances), ``metrics``
 (pixel metrics and Betti errors, the ISBI challenge's scores, TopoMortar's, the operating
 point), ``datasets`` (data files, ISBI 2012, TopoMortar, synthetic data; a data set is one module
 behind a small protocol), ``training`` (configuration and recipes, one run, the U-Net, jobs),

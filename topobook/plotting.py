@@ -65,16 +65,66 @@ def _axes(ax):
     return plt.subplots(figsize=(4, 4))[1] if ax is None else ax
 
 
-def show_image(image, ax=None, title: str | None = None, cmap: str = "gray", colorbar=False):
-    """Show a 2-D array with pixel indices on the axes (row down, column across)."""
+def _pixel_axes(ax, ticks: bool) -> None:
+    """Pixel indices on the axes (row down, column across, whole numbers only) with ``ticks``;
+    otherwise none: an image panel carries no pixel ticks unless its text names pixels."""
+    from matplotlib.ticker import MaxNLocator
+
+    if ticks:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("column c")
+        ax.set_ylabel("row r")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def show_image(
+    image,
+    ax=None,
+    title: str | None = None,
+    cmap: str = "gray",
+    colorbar=False,
+    ticks: bool = False,
+    **imshow_kwargs,
+):
+    """Show a 2-D array; with ``ticks``, pixel indices on the axes (row down, column across),
+    for small hand-worked images whose text names pixels; without, no ticks (the book's image
+    panels). ``imshow_kwargs`` (``vmin``, ``vmax``, ...) go to ``imshow``."""
     ax = _axes(ax)
-    shown = ax.imshow(np.asarray(image), cmap=cmap, interpolation="nearest")
-    ax.set_xlabel("column c")
-    ax.set_ylabel("row r")
+    shown = ax.imshow(np.asarray(image), cmap=cmap, interpolation="nearest", **imshow_kwargs)
+    _pixel_axes(ax, ticks)
     if title:
         ax.set_title(title)
     if colorbar:
         plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def short_value(value: float) -> str:
+    """A pixel value in at most three characters where it can be: two significant digits
+    without the leading zero (``0.05`` -> ``".05"``, ``0.9`` -> ``".9"``, ``1.0`` -> ``"1"``)."""
+    return f"{value:.2g}".replace("0.", ".")
+
+
+def print_values(ax, image, fmt=short_value, skip_zero: bool = False, threshold=None):
+    """Write each pixel's value on an image already shown in ``ax`` (10 pt, the book's smallest
+    text), dark on light pixels and light on dark ones; ``threshold`` (default: the middle of
+    the values' range) separates the two. ``fmt`` is a function of the value or a format string
+    (``"{:+.2g}"``); the default, :func:`short_value`, fits a pixel of 0.3 in. With
+    ``skip_zero``, zeros are left blank (a sparse gradient)."""
+    image = np.asarray(image, dtype=float)
+    text_of = fmt if callable(fmt) else fmt.format
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (H, W), got shape {image.shape}")
+    if threshold is None:
+        threshold = (image.min() + image.max()) / 2
+    for (r, c), value in np.ndenumerate(image):
+        if skip_zero and value == 0:
+            continue
+        ax.text(c, r, text_of(value), ha="center", va="center", fontsize=10,
+                color="white" if value < threshold else "black")
     return ax
 
 
@@ -94,12 +144,30 @@ def show_filtration(
     return axes
 
 
+INFINITY_POINTS = 14  # the ∞ tick label: the glyph is small, so larger than the other ticks
+
+
+def _infinity_tick(axis, at: float, label: str) -> None:
+    """Put a tick labelled ``label`` (∞ or −∞) at ``at`` on ``axis`` (``ax.xaxis`` or
+    ``ax.yaxis``, its limits already set), beside the axis's own ticks inside its limits, less
+    those closer to it than 0.8 of their spacing: the line of the essential bars is named where
+    the axis is read, at a size a reader sees."""
+    low, high = sorted(axis.get_view_interval())
+    ticks = [t for t in axis.get_majorticklocs() if low <= t <= high]
+    spacing = float(np.min(np.diff(ticks))) if len(ticks) > 1 else 0.0
+    ticks = [t for t in ticks if abs(t - at) >= 0.8 * spacing]
+    labels = axis.get_major_formatter().format_ticks(ticks)
+    axis.set_ticks([*ticks, at], [*labels, label])
+    axis.get_ticklabels()[-1].set_fontsize(INFINITY_POINTS)
+
+
 def plot_diagram(
     dgms: Sequence[np.ndarray], ax=None, title: str | None = None, labels=("H0", "H1"), size=18
 ):
     """Persistence diagram of a sublevel (births below the diagonal's upper side) or superlevel
-    (births >= deaths) filtration; essential bars are drawn on a dashed line marked ∞ (sublevel,
-    death +inf) or −∞ (superlevel, death -inf, TopologyLayer's convention)."""
+    (births >= deaths) filtration; essential bars are drawn on a dashed line whose tick on the
+    death axis reads ∞ (sublevel, death +inf) or −∞ (superlevel, death -inf, TopologyLayer's
+    convention)."""
     ax = _axes(ax)
     finite_values = np.concatenate(
         [d[np.isfinite(d)].ravel() for d in dgms if len(d)] + [np.zeros(0)]
@@ -110,13 +178,6 @@ def plot_diagram(
     inf_y = lo - 2 * pad if superlevel else hi + 2 * pad
     ax.plot([lo - 3 * pad, hi + 3 * pad], [lo - 3 * pad, hi + 3 * pad], "k-", lw=0.8)
     ax.axhline(inf_y, color="gray", ls="--", lw=0.8)
-    ax.text(
-        lo - 2.5 * pad,
-        inf_y,
-        "−∞" if superlevel else "∞",
-        va="bottom" if not superlevel else "top",
-        color="gray",
-    )
     for k, dgm in enumerate(dgms):
         if len(dgm) == 0:
             continue
@@ -132,6 +193,7 @@ def plot_diagram(
         )
     ax.set_xlim(lo - 3 * pad, hi + 3 * pad)
     ax.set_ylim(lo - 3 * pad, hi + 3 * pad)
+    _infinity_tick(ax.yaxis, inf_y, "−∞" if superlevel else "∞")
     ax.set_xlabel("birth")
     ax.set_ylabel("death")
     ax.set_aspect("equal")
@@ -150,13 +212,17 @@ def plot_barcode(
 ):
     """Barcode: one horizontal bar per point, from birth to death, longest first per dimension.
 
-    At most ``max_bars`` bars per dimension are drawn (the longest); essential bars run to the
-    edge with an arrow."""
+    At most ``max_bars`` bars per dimension are drawn (the longest); essential bars run with an
+    arrow to a tick marked ∞ (sublevel) or −∞ (superlevel) beyond the finite values."""
     ax = _axes(ax)
     finite_values = np.concatenate(
         [d[np.isfinite(d)].ravel() for d in dgms if len(d)] + [np.zeros(0)]
     )
     lo, hi = (finite_values.min(), finite_values.max()) if finite_values.size else (0.0, 1.0)
+    pad = 0.12 * (hi - lo or 1.0)
+    essential = [d[~np.isfinite(d[:, 1]), 1] for d in dgms if len(d)]
+    superlevel = any(np.any(e < 0) for e in essential)
+    inf_x = lo - pad if superlevel else hi + pad  # where the essential bars end, marked ∞
     row = 0
     for k, dgm in enumerate(dgms):
         if len(dgm) == 0:
@@ -165,13 +231,15 @@ def plot_barcode(
         order = np.argsort(-lifetime, kind="stable")[:max_bars]
         for i, j in enumerate(order):
             b, d = dgm[j]
-            end = d if np.isfinite(d) else (lo if d < 0 else hi)
+            end = d if np.isfinite(d) else inf_x
             ax.plot(
                 [b, end],
                 [row, row],
                 color=DIM_COLORS[k % 2],
                 lw=2,
-                label=f"{labels[k]} ({len(dgm)} bars)" if i == 0 else None,
+                label=f"{labels[k]} ({len(dgm)} {'bar' if len(dgm) == 1 else 'bars'})"
+                if i == 0
+                else None,
             )
             if not np.isfinite(d):
                 ax.annotate(
@@ -182,6 +250,9 @@ def plot_barcode(
                 )
             row += 1
         row += 2
+    ax.set_xlim(min(lo, inf_x) - pad / 2, max(hi, inf_x) + pad / 2)
+    if any(len(e) for e in essential):
+        _infinity_tick(ax.xaxis, inf_x, "−∞" if superlevel else "∞")
     ax.set_xlabel("filtration value")
     ax.set_ylabel("bar (longest first)")
     ax.set_yticks([])
@@ -192,14 +263,21 @@ def plot_barcode(
     return ax
 
 
-def show_signed(image, ax=None, title: str | None = None, cmap: str = "RdBu_r"):
-    """Show a signed map (a gradient, a difference) with zero in white and a colour bar."""
+def show_signed(
+    image, ax=None, title: str | None = None, cmap: str = "RdBu_r", ticks: bool = False,
+    limit: float | None = None,
+):
+    """Show a signed map (a gradient, a difference) with zero in white and a colour bar.
+    The colour scale runs over ``[-limit, limit]`` (default: the map's largest ``|value|``):
+    panels that are compared share one ``limit``. ``ticks`` as in :func:`show_image`."""
     ax = _axes(ax)
     image = np.asarray(image)
-    limit = float(np.abs(image).max()) or 1.0
+    if limit is None:
+        limit = float(np.abs(image).max()) or 1.0
+    elif not limit > 0:
+        raise ValueError(f"limit must be positive, got {limit!r}")
     shown = ax.imshow(image, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
-    ax.set_xlabel("column c")
-    ax.set_ylabel("row r")
+    _pixel_axes(ax, ticks)
     if title:
         ax.set_title(title)
     plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
@@ -240,11 +318,16 @@ def mark_critical_pixels(ax, pairs, width: int, n_bars: int = 10, labels=("H0", 
 
 
 def plot_lifetimes(
-    diagram: np.ndarray, threshold: float | None = None, ax=None, title: str | None = None
+    diagram: np.ndarray,
+    threshold: float | None = None,
+    ax=None,
+    title: str | None = None,
+    legend: str | None = "right",
 ):
     """The H0 diagram turned by 45 degrees: birth against lifetime ``death - birth``, finite
     points only. With ``threshold``, the widest empty band is shaded and the threshold drawn:
-    points above the line are the objects Algorithm 1 marks."""
+    points above the line are the objects Algorithm 1 marks. ``legend``: ``"right"`` or
+    ``"below"`` the axes (:func:`legend_outside`; below suits panels side by side), or None."""
     ax = _axes(ax)
     diagram = np.asarray(diagram, dtype=float)
     finite = diagram[np.isfinite(diagram[:, 1])]
@@ -272,9 +355,43 @@ def plot_lifetimes(
         ax.axhline(threshold, color=OKABE_ITO[2], ls="--", lw=1, label=f"threshold {threshold:.3f}")
     ax.set_xlabel("birth")
     ax.set_ylabel("lifetime (death - birth)")
-    legend_outside(ax, "right")
+    if legend is not None:
+        legend_outside(ax, legend)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def interval_in_range(mean, half_width, limits: tuple[float | None, float | None]):
+    """The interval ``mean ± half_width`` cut to ``limits`` ``(lowest, highest)`` (``None``: no
+    limit), as ``(low, high)`` arrays: a confidence band drawn for a metric stays inside the
+    values the metric can take (:data:`topobook.metrics.evaluation.METRIC_RANGES`)."""
+    mean, half_width = np.asarray(mean, dtype=float), np.asarray(half_width, dtype=float)
+    if np.any(half_width < 0):
+        raise ValueError(f"half-widths must not be negative, got {half_width}")
+    lowest, highest = limits
+    if lowest is not None and highest is not None and lowest > highest:
+        raise ValueError(f"limits must be (lowest, highest), got {limits}")
+    low, high = mean - half_width, mean + half_width
+    if lowest is not None:
+        low = np.maximum(low, lowest)
+    if highest is not None:
+        high = np.minimum(high, highest)
+    return low, high
+
+
+def y_within_range(ax, limits: tuple[float | None, float | None], margin: float = 0.03):
+    """Cut the y axis of ``ax`` (data drawn) to a metric's ``limits`` ``(lowest, highest)``
+    plus ``margin`` of the axis span, so that no tick reads a value the metric cannot take
+    (a Dice of 1.04); returns ``ax``."""
+    bottom, top = ax.get_ylim()
+    span = top - bottom
+    lowest, highest = limits
+    if lowest is not None:
+        bottom = max(bottom, lowest - margin * span)
+    if highest is not None:
+        top = min(top, highest + margin * span)
+    ax.set_ylim(bottom, top)
     return ax
 
 

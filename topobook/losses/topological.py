@@ -1,16 +1,16 @@
-"""The topological loss of the paper (eqs. 1-3) and the combined loss used for training.
+"""The topological loss of the paper (its eqs. (1)-(3)) and the combined loss used for training.
 
 Notation follows the paper: ``f`` is the predicted likelihood map (``likelihood``), ``g`` the
 ground truth (``target``), ``D(f)`` and ``D(g)`` their persistence diagrams, and
 
     L_topo(f, g) = sum over matched pairs (p, p') of
-                   (birth(p) - birth(p'))**2 + (death(p) - death(p'))**2        (eq. 2)
+                   (birth(p) - birth(p'))**2 + (death(p) - death(p'))**2   (the paper's eq. 2)
 
-    L(f, g) = L_BCE(f, g) + lam * L_topo(f, g)                                   (eq. 1)
+    L(f, g) = L_BCE(f, g) + lam * L_topo(f, g)                              (the paper's eq. 1)
 
 Because every birth and death of ``D(f)`` is gathered from ``f`` at a critical pixel (see
-:class:`topobook.topology.persistence.PersistenceLayer`), autograd yields eq. (3): the gradient
-reaches ``f`` only at the pixels ``c_b(p)`` and ``c_d(p)``.
+:class:`topobook.topology.persistence.PersistenceLayer`), autograd yields the paper's eq. (3):
+the gradient reaches ``f`` only at the pixels ``c_b(p)`` and ``c_d(p)``.
 
 Matching rules (``matching=``), per homology dimension:
 
@@ -202,7 +202,7 @@ def topological_loss(
     misroute_gradient: bool = False,
     backend: str | None = None,
 ) -> torch.Tensor:
-    """``L_topo`` of eq. (2) between ``likelihood`` and ``target``.
+    """``L_topo`` of the paper's eq. (2) between ``likelihood`` and ``target``.
 
     ``likelihood``: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)`` in ``[0, 1]`` (1 = cell);
     ``target``: the same shape, in {0, 1} or a float map in ``[0, 1]``. ``reduction`` sums or

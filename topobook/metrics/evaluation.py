@@ -61,6 +61,14 @@ METRICS = {
     "quality": True,
     "betti_paper": False,
 }
+# metric -> (lowest, highest) value it can take (None: unbounded); an interval drawn for a
+# metric is cut to this range (a mean ± 95 % band of V_rand never reaches above 1)
+METRIC_RANGES = {
+    **{name: (0.0, 1.0) for name, higher in METRICS.items() if higher},
+    "betti_8conn": (0.0, None),
+    "betti_matching": (0.0, None),
+    "betti_paper": (0.0, None),
+}
 REFERENCES = ("all_cell", "all_membrane", "raw_threshold")
 
 FINE_THRESHOLDS = tuple(k / 100 for k in range(1, 100))

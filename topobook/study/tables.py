@@ -310,25 +310,32 @@ def describe_run(config) -> str:
     return f"A U-Net of base width {width} sees {seen} and is trained with {loss}."
 
 
+def _mean_and_range(values: list[float]) -> tuple[str, str]:
+    """The mean of ``values`` and, for more than one, ``"a to b"`` (their range), as text."""
+    mean = significant(sum(values) / len(values))
+    spread = f"{significant(min(values))} to {significant(max(values))}" if len(values) > 1 else ""
+    return mean, spread
+
+
 def compare_line(
     run: Mapping[int, Mapping[str, float]],
     baseline: Mapping[int, Mapping[str, float]],
     metrics: tuple[str, ...] = ("v_rand", "betti_matching"),
 ) -> str:
-    """A one-line result in Markdown: the mean over seeds of each metric for a run and for the
-    baseline, over the seeds the two share. ``run`` and ``baseline`` map a seed to that seed's
-    metrics (the ``"mean"`` of its ``metrics.json``); the same mapping twice describes the
-    baseline itself."""
+    """A one-line result in Markdown: for each metric the mean over seeds of a run and the range
+    of its seeds, and the same for the baseline, over the seeds the two share. ``run`` and
+    ``baseline`` map a seed to that seed's metrics (the ``"mean"`` of its ``metrics.json``);
+    the same mapping twice describes the baseline itself."""
     shared = sorted(set(run) & set(baseline))
     if not shared:
         raise ValueError(f"no seed in common: run {sorted(run)}, baseline {sorted(baseline)}")
     parts = []
     for name in metrics:
-        mine = sum(run[s][name] for s in shared) / len(shared)
-        theirs = sum(baseline[s][name] for s in shared) / len(shared)
-        text = f"{metric_label(name)} **{significant(mine)}**"
+        mine, mine_range = _mean_and_range([run[s][name] for s in shared])
+        theirs, theirs_range = _mean_and_range([baseline[s][name] for s in shared])
+        text = f"{metric_label(name)} **{mine}**" + (f", seeds {mine_range}" if mine_range else "")
         if run is not baseline:
-            text += f" (baseline {significant(theirs)})"
+            text += f" (baseline {theirs}" + (f", {theirs_range})" if theirs_range else ")")
         parts.append(text)
     seeds = ", ".join(str(s) for s in shared)
     return f"{'; '.join(parts)}: means over seed{'s' * (len(shared) > 1)} {seeds}."
