@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 import torch
+from test_train import TINY as TRAIN_TINY
 
 from topobook.training.config import TrainConfig
 from topobook.training.run import train
@@ -16,18 +17,8 @@ from topobook.training.trunk import (
     trunk_key,
 )
 
-TINY = dict(
-    epochs=3,
-    width=4,
-    depth=2,
-    patch_size=32,
-    n_val_patches=2,
-    train_slices=(0, 1),
-    val_slices=(28,),
-    eval_slices=(29,),
-    diagram_epochs=(1,),
-    betti_patches=5,
-)
+# the training tests' tiny runs, one epoch longer so that a branch has an epoch of its own
+TINY = {**TRAIN_TINY, "epochs": 3}
 BRANCH = dict(strategy="topo_loss", lam=0.01, topo_start_epoch=2, **TINY)
 
 
