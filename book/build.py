@@ -47,7 +47,8 @@ NOTEBOOKS = ROOT / "notebooks"
 # pages that build.py writes itself: "How to rerun", and the pages that group the training runs
 # by chapter in the contents (run_group_page)
 GENERATED = {"rerun", "runs_04", "runs_06"}
-RUN_GROUP_CHAPTERS = {"runs_04": ("4", "5"), "runs_06": ("6", "6 (page 6c)")}  # runs of / compared in
+# the chapter whose runs a group holds, and the chapter (page) that compares them
+RUN_GROUP_CHAPTERS = {"runs_04": ("4", "5"), "runs_06": ("6", "6 (page 6c)")}
 BOOK_FILES = ("*.md", "*.yml", "*.bib")  # every page and setting of book/, copied into the build
 # copied into the build too: the book's CSS and scripts, and its Sphinx extension (the
 # author-year bibliography, book/_config.yml's local_extensions)
