@@ -111,7 +111,7 @@ def test_chapter6_answers_form_three_families():
     answers = findings.chapter6_answers(_scores(runs), metrics=("v_rand",))
     sizes = answers.groupby("family", sort=False).size()
     assert sizes.tolist() == [len(findings.CHAPTER6_RUNS), 2, 1]
-    bug = answers[answers["family"] == "the misrouted gradient against the correct one"]
+    bug = answers[answers["family"] == "the misrouted against the correct gradient"]
     assert bug["comparison"].tolist() == [findings.MISROUTED_RUN]
     assert (answers["n"] == seeds).all()
 
@@ -174,9 +174,11 @@ def test_registered_answers_read_the_record():
     assert answers["verdict"].tolist()[:3] == ["better", "equivalent", "inconclusive"]
     assert "within ±0.046" in answers["reason"].iloc[2]
     line = findings.isbi_line(answers)
-    assert line.startswith("ISBI 2012: in the pre-registered study (16 seed pairs), ")
-    assert "for Betti matching the study is inconclusive on V_rand" in line
-    assert "L_topo improved V_rand (Δ V_rand = +0.05 [+0.02, +0.08])" in line
+    assert line == ("ISBI 2012, the pre-registered study (16 seed pairs): L_topo (Δ = +0.05 "
+                    "[+0.02, +0.08]) raised V_rand; for Betti matching (Δ = +0.0129 [−0.0205, "
+                    "+0.0463]) the study is inconclusive on V_rand.")
+    line = findings.isbi_line(findings.registered_answers(record))
+    assert "effects on V_rand larger than ±0.046 are excluded for L_topo (Δ = +0.0063" in line
 
 
 def test_registered_limits_from_the_record():
@@ -279,7 +281,7 @@ def test_chapter_record_round_trip_and_missing_runs(tmp_path, monkeypatch):
     line = findings.topomortar_line(ours, theirs)
     assert line.startswith("TopoMortar, Betti-1 error against the plain baseline: our runs "
                            "(3 seeds): ")
-    assert "the authors' runs (10 seeds): no change beyond the margin with clDice" in line
+    assert "the authors' runs (10 seeds): no effect larger than the margin with clDice" in line
 
     (tmp_path / "topomortar" / "cldice_lam0.3" / "seed2" / "metrics.json").unlink()
     with pytest.raises(ValueError, match=r"cldice_lam0.3/seed2.*make book"):
@@ -313,6 +315,8 @@ def test_margin_plot_cuts_long_intervals():
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["a", "b"]
     ends = [line for line in axes[1].lines if line.get_marker() in ("<", ">")]
     assert [line.get_marker() for line in ends] == ["<"]  # c is cut on the left only
+    squares = [line for line in axes[1].lines if line.get_marker() == "s"]
+    assert not squares  # c's effect, -4, lies beyond the axis: its arrow shows the side
     assert axes[1].get_xlim() == pytest.approx((-3.15, 3.15))
     with pytest.raises(ValueError, match="at least one"):
         plotting.margin_plot({"empty": {}})

@@ -451,7 +451,7 @@ def margin_plot(groups: dict[str, dict[str, tuple[float, float, float]]], limit:
     margin δ and signed so that > 0 is better (:func:`topobook.study.findings.in_margins`).
     Each effect is a square with its interval; the band (−1, 1) is "within the margin", the
     line at 0 "no difference". An interval beyond ``±limit`` is cut there and ends in an
-    arrow. Panels share the x-axis; the figure is as wide as the article column. Returns the
+    arrow; an effect beyond it has no square. Panels share the x-axis; the figure is as wide as the article column. Returns the
     figure."""
     if not groups or any(not rows for rows in groups.values()):
         raise ValueError("margin_plot needs at least one group, each with at least one effect")
@@ -467,7 +467,8 @@ def margin_plot(groups: dict[str, dict[str, tuple[float, float, float]]], limit:
         for y, (x, low, high) in enumerate(rows.values()):
             cut_low, cut_high = max(low, -limit), min(high, limit)
             ax.plot([cut_low, cut_high], [y, y], color=OKABE_ITO[0], lw=1.2)
-            ax.plot(np.clip(x, -limit, limit), y, "s", color=OKABE_ITO[0], ms=5)
+            if abs(x) <= limit:  # an effect beyond the axis shows as its interval's arrow
+                ax.plot(x, y, "s", color=OKABE_ITO[0], ms=5)
             for end, cut, marker in ((low, -limit, "<"), (high, limit, ">")):
                 if (end < cut) if marker == "<" else (end > cut):
                     ax.plot(cut, y, marker, color=OKABE_ITO[0], ms=6)

@@ -249,7 +249,7 @@ def chapter5_answers(scores: Mapping[str, Mapping[int, Mapping[str, float]]],
     family = {m: METRICS[m] for m in metrics}
     table = stats.compare_with_baseline(dict(scores), baseline, family, alpha=alpha)
     return answers_from_table(table, "Table I, reproduced (chapter 5)",
-                              "every strategy against the baseline", family, alpha)
+                              "against the baseline", family, alpha)
 
 
 def chapter6_answers(scores: Mapping[str, Mapping[int, Mapping[str, float]]],
@@ -268,9 +268,9 @@ def chapter6_answers(scores: Mapping[str, Mapping[int, Mapping[str, float]]],
     parts = []
     for label, runs, reference in (
             ("against the baseline", CHAPTER6_RUNS, BASELINE_RUN),
-            ("the notebook loss against the value-only control", (NOTEBOOK_RUN, MISROUTED_RUN),
+            ("the notebook loss against the control", (NOTEBOOK_RUN, MISROUTED_RUN),
              CONTROL_RUN),
-            ("the misrouted gradient against the correct one", (MISROUTED_RUN,), NOTEBOOK_RUN)):
+            ("the misrouted against the correct gradient", (MISROUTED_RUN,), NOTEBOOK_RUN)):
         subset = {name: scores[name] for name in (reference, *runs)}
         table = stats.compare_with_baseline(subset, reference, family, alpha=alpha)
         parts.append(answers_from_table(table, question, label, family, alpha))
@@ -305,7 +305,7 @@ def registered_answers(record: dict | None = None, alpha: float | None = None):
         "margin": main["margin"], "equivalent": main["equivalent"].astype(bool)})
     directions = {m: METRICS[m] for m in spec["endpoints"]["primary"]}
     return answers_from_table(table, "the pre-registered study (chapter 7)",
-                              "the registered primary family", directions, alpha)
+                              "the primary family", directions, alpha)
 
 
 def registered_limits(record: dict | None = None, field_effect: float = FIELD_EFFECT) -> dict:
@@ -413,7 +413,7 @@ def answer_sentence(answer: Mapping) -> str:
         return f"{who}: {verdict} on {endpoint_name(answer['endpoint'])}, {effect}"
     if verdict == "equivalent":
         return (f"{who}: no effect on {endpoint_name(answer['endpoint'])} larger than "
-                f"±{significant(answer['margin'])}, {effect}")
+                f"±{significant(answer['margin'])} (TOST), {effect}")
     return (f"{who}: inconclusive on {endpoint_name(answer['endpoint'])} ({answer['reason']}), "
             f"{effect}")
 
@@ -458,26 +458,31 @@ def family_sentence(answers) -> str:
 def isbi_line(registered) -> str:
     """The landing page's line for ISBI 2012, from :func:`registered_answers`: what the
     pre-registered study showed on V_rand, prior by prior, in plain text."""
+    from topobook.study.tables import interval, signed
+
     rows = registered[registered["endpoint"] == "v_rand"].to_dict("records")
     if not rows:
         raise ValueError("no V_rand answer in the registered study")
+
+    def named(group) -> str:
+        return " and ".join(f"{comparison_name(r['comparison'])} (Δ = {signed(r['delta'])} "
+                            f"{interval(r['low'], r['high'])})" for r in group)
+
     parts = []
     for verdict in VERDICTS:
         group = [r for r in rows if r["verdict"] == verdict]
         if not group:
             continue
-        names = " and ".join(comparison_name(r["comparison"]) for r in group)
         if verdict == "equivalent":
-            margin = _number(group[0]["margin"])
-            parts.append(f"{names} changed V_rand by no more than ±{margin} "
-                         f"({'; '.join(effect_text(r) for r in group)})")
+            parts.append(f"effects on V_rand larger than ±{_number(group[0]['margin'])} are "
+                         f"excluded for {named(group)}, and smaller ones neither shown nor "
+                         "excluded")
         elif verdict == "inconclusive":
-            parts.append(f"for {names} the study is inconclusive on V_rand")
+            parts.append(f"for {named(group)} the study is inconclusive on V_rand")
         else:
-            parts.append(f"{names} {'improved' if verdict == 'better' else 'lowered'} V_rand "
-                         f"({'; '.join(effect_text(r) for r in group)})")
-    pairs = int(rows[0]["n"])
-    return (f"ISBI 2012: in the pre-registered study ({pairs} seed pairs), "
+            parts.append(f"{named(group)} {'raised' if verdict == 'better' else 'lowered'} "
+                         "V_rand")
+    return (f"ISBI 2012, the pre-registered study ({int(rows[0]['n'])} seed pairs): "
             + "; ".join(parts) + ".")
 
 
@@ -497,7 +502,8 @@ def topomortar_line(ours, authors, endpoint: str = "betti1_error") -> str:
             if named[verdict]:
                 found.append(f"{words} with {', '.join(named[verdict])}")
         if named["equivalent"]:
-            found.append(f"no change beyond the margin with {', '.join(named['equivalent'])}")
+            found.append(f"no effect larger than the margin with "
+                         f"{', '.join(named['equivalent'])}")
         if named["inconclusive"]:
             rest = "every prior" if len(named["inconclusive"]) == len(rows) else ", ".join(
                 named["inconclusive"])
