@@ -451,8 +451,8 @@ def margin_plot(groups: dict[str, dict[str, tuple[float, float, float]]], limit:
     margin δ and signed so that > 0 is better (:func:`topobook.study.findings.in_margins`).
     Each effect is a square with its interval; the band (−1, 1) is "within the margin", the
     line at 0 "no difference". An interval beyond ``±limit`` is cut there and ends in an
-    arrow; an effect beyond it has no square. Panels share the x-axis; the figure is as wide as the article column. Returns the
-    figure."""
+    arrow; an effect beyond it has no square. Panels share the x-axis; the figure is as wide as
+    the article column. Returns the figure."""
     if not groups or any(not rows for rows in groups.values()):
         raise ValueError("margin_plot needs at least one group, each with at least one effect")
     if not limit > 1:
