@@ -76,10 +76,16 @@ def page_names() -> list[str]:
     ]
 
 
-def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[dict]]:
-    """The pages to execute (source, output name, parameters, title): first the independent
-    ones, then those in ``run_last``. Pages with a ``results_dir`` parameter get ``results``
-    (default ``results/<profile>``, written relative to notebooks/, the pages' cwd)."""
+# profiles.yml's keys of the pages executed after the others, stage by stage: each stage starts
+# when the one before it has finished
+LATER_STAGES = ("run_last", "run_at_end")
+
+
+def plan(profile: str, results: Path | None = None) -> list[list[dict]]:
+    """The pages to execute (source, output name, parameters, title), in stages: first the
+    independent ones, then those in ``run_last``, then those in ``run_at_end``
+    (:data:`LATER_STAGES`). Pages with a ``results_dir`` parameter get ``results`` (default
+    ``results/<profile>``, written relative to notebooks/, the pages' cwd)."""
     spec = yaml.safe_load((BOOK / "profiles.yml").read_text())
     overrides, root = profile_parameters(spec["profiles"], profile)
     results = results or Path(f"../results/{root}")  # a profile shares its base's runs
@@ -113,8 +119,17 @@ def plan(profile: str, results: Path | None = None) -> tuple[list[dict], list[di
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise SystemExit(f"book/profiles.yml: profile {profile!r} names unknown pages {unknown}")
-    last = set(spec.get("run_last", []))
-    return [p for p in pages if p["name"] not in last], [p for p in pages if p["name"] in last]
+    stage_of: dict[str, int] = {}
+    for number, key in enumerate(LATER_STAGES, start=1):
+        for name in spec.get(key) or []:
+            if name in stage_of:
+                raise SystemExit(f"book/profiles.yml: page {name} is in two stages")
+            stage_of[name] = number
+    unplanned = sorted(set(stage_of) - {p["name"] for p in pages})
+    if unplanned:
+        raise SystemExit(f"book/profiles.yml: {unplanned} are in a stage but not in the book")
+    return [[p for p in pages if stage_of.get(p["name"], 0) == number]
+            for number in range(len(LATER_STAGES) + 1)]
 
 
 def profile_parameters(profiles: dict, profile: str) -> tuple[dict, str]:
@@ -680,7 +695,8 @@ def main() -> int:
     args = parser.parse_args()
     workers = args.workers or default_workers()
 
-    first, last = plan(args.profile, args.results.resolve() if args.results else None)
+    stages = plan(args.profile, args.results.resolve() if args.results else None)
+    pages = [page for stage in stages for page in stage]
     out = (args.out or ROOT / "build" / args.profile).resolve()
     src = out / "src"
     if src.exists():
@@ -696,18 +712,18 @@ def main() -> int:
         if (BOOK / folder).is_dir():
             ignore = shutil.ignore_patterns("__pycache__")
             shutil.copytree(BOOK / folder, src / folder, ignore=ignore)
-    write_generated_pages(src, first + last)
+    write_generated_pages(src, pages)
     configure(src, os.environ.get(REPOSITORY_VARIABLE))
     hero_figure(src / "_static" / "hero.png")
 
     start = time.perf_counter()
-    jobs, trained = training_jobs(first + last), set()
+    jobs, trained = training_jobs(pages), set()
     while {d for d, _ in jobs} != trained:  # chapter 8 adds runs once its λ sweep is finished
         run_jobs(jobs, workers=workers, scheduler=args.scheduler)
         trained = {d for d, _ in jobs}
-        jobs = training_jobs(first + last)
+        jobs = training_jobs(pages)
     print(f"{len(jobs)} training runs ready after {time.perf_counter() - start:.0f} s", flush=True)
-    for group in (first, last):
+    for group in stages:  # a stage starts when the one before it has finished
         with ThreadPoolExecutor(max_workers=max(1, min(workers, os.cpu_count() or 1))) as pool:
             jobs_of_pages = {
                 page["name"]: pool.submit(execute, page, src / "notebooks") for page in group

@@ -449,3 +449,66 @@ def test_every_literal_equation_number_is_named_as_the_papers():
             if "paper's" not in before and "of the paper" not in after:
                 problems.append(f"{name}: ...{before}{match.group()}{after}...")
     assert not problems, "an equation number not named as the paper's:\n" + "\n".join(problems)
+
+
+def test_the_closing_page_executes_after_chapters_5_to_8_and_closes_the_chapters():
+    """book/build.py's plan, for the published book and the test suite's: the closing page
+    "What the book found" is a page of its own stage, executed after chapters 5-8 (it reads
+    their runs and the record chapter 8 writes), with the chapters' results folder; it comes
+    right after chapter 8 in the contents and is the target of chapter 8's "What's next"; the
+    landing page glues its answer lines from keys the page glues."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    for profile in ("full", "ci"):
+        stages = build.plan(profile)
+        names = [[page["name"] for page in stage] for stage in stages]
+        assert names[-1] == ["09_findings"], (profile, names)
+        stage_of = {name: k for k, stage in enumerate(names) for name in stage}
+        assert sum(name == "09_findings" for stage in names for name in stage) == 1
+        for chapter in ("05_results", "06_beyond", "07_confirmatory", "08_topomortar"):
+            assert stage_of[chapter] < stage_of["09_findings"], (profile, chapter)
+        by_name = {page["name"]: page for stage in stages for page in stage}
+        results = by_name["05_results"]["parameters"]["results_dir"]
+        assert results == f"../results/{profile}"
+        assert by_name["09_findings"]["parameters"]["results_dir"] == results
+        assert by_name["08_topomortar"]["parameters"]["results_dir"] == results
+    chapters = [Path(f).name for f in _chapters()]
+    assert chapters[chapters.index("08_topomortar") + 1] == "09_findings"
+    cells = json.loads((ROOT / "notebooks" / "08_topomortar.ipynb").read_text())["cells"]
+    next_section = "".join(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+    ).split("## What's next", 1)[1].split("\n## ", 1)[0]
+    assert "(09_findings.ipynb)" in next_section
+    findings_code = "".join(
+        "".join(c["source"]) for c in json.loads(
+            (ROOT / "notebooks" / "09_findings.ipynb").read_text())["cells"]
+        if c["cell_type"] == "code")
+    keys = re.findall(r"09_findings\.ipynb::(\w+)", (ROOT / "book" / "intro.md").read_text())
+    assert len(keys) == 2  # one line per data set
+    assert all(f'glue("{key}", ' in findings_code for key in keys)
+
+
+@pytest.mark.book
+def test_the_answers_stand_where_a_reader_looks(built_book):
+    """The landing page carries one computed line per data set, the closing page sets out each
+    question with its design, answer, limits and open questions, and the summaries of chapters
+    5 and 8 state their findings."""
+    html = built_book / "_build" / "html"
+
+    def text(page: str) -> str:
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", (html / page).read_text()))
+
+    intro = text("intro.html")
+    assert "ISBI 2012, the pre-registered study (16 seed pairs):" in intro
+    assert "TopoMortar, Betti-1 error against the plain baseline:" in intro
+    closing = text("notebooks/09_findings.html")
+    for needed in ("1. Table I, reproduced", "2. The losses of the field",
+                   "3. The pre-registered study", "4. TopoMortar beside its authors",
+                   "Table 9.1", "Figure 9.1", "effects on V_rand larger than"):
+        assert needed in closing, needed
+    assert closing.count("Limits.") == 4 and closing.count("Open.") == 4
+    summary5 = text("notebooks/05_results.html").split("Summary", 1)[1]
+    assert "comparisons with" in summary5 and "the paper's difference is" in summary5
+    summary8 = text("notebooks/08_topomortar.html").split("Summary", 1)[1]
+    assert "comparisons with" in summary8 and "the authors' runs (" in summary8

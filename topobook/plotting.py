@@ -444,6 +444,43 @@ def forest_plot(
     return fig
 
 
+def margin_plot(groups: dict[str, dict[str, tuple[float, float, float]]], limit: float = 3.0):
+    """Effects on the scale of their equivalence margins, one panel per group (a study).
+
+    ``groups[title][label] = (x, x_low, x_high)``: an effect and its interval divided by the
+    margin δ and signed so that > 0 is better (:func:`topobook.study.findings.in_margins`).
+    Each effect is a square with its interval; the band (−1, 1) is "within the margin", the
+    line at 0 "no difference". An interval beyond ``±limit`` is cut there and ends in an
+    arrow; an effect beyond it has no square. Panels share the x-axis; the figure is as wide as
+    the article column. Returns the figure."""
+    if not groups or any(not rows for rows in groups.values()):
+        raise ValueError("margin_plot needs at least one group, each with at least one effect")
+    if not limit > 1:
+        raise ValueError(f"limit must exceed 1 (the margins), got {limit!r}")
+    heights = [len(rows) for rows in groups.values()]
+    fig, axes = plt.subplots(len(groups), 1, sharex=True, squeeze=False,
+                             figsize=(COLUMN_WIDTH, 0.9 * len(groups) + 0.3 * sum(heights)),
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (title, rows) in zip(axes[:, 0], groups.items(), strict=True):
+        ax.axvspan(-1, 1, color="0.9", zorder=0)
+        ax.axvline(0, color="k", lw=0.8)
+        for y, (x, low, high) in enumerate(rows.values()):
+            cut_low, cut_high = max(low, -limit), min(high, limit)
+            ax.plot([cut_low, cut_high], [y, y], color=OKABE_ITO[0], lw=1.2)
+            if abs(x) <= limit:  # an effect beyond the axis shows as its interval's arrow
+                ax.plot(x, y, "s", color=OKABE_ITO[0], ms=5)
+            for end, cut, marker in ((low, -limit, "<"), (high, limit, ">")):
+                if (end < cut) if marker == "<" else (end > cut):
+                    ax.plot(cut, y, marker, color=OKABE_ITO[0], ms=6)
+        ax.set_yticks(range(len(rows)), list(rows))
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(title)
+    axes[-1, 0].set_xlim(-limit * 1.05, limit * 1.05)
+    axes[-1, 0].set_xlabel("effect / margin δ  (← worse · better →)")
+    fig.tight_layout()
+    return fig
+
+
 def overview_figure(image, mask):
     """The book at a glance (its landing page): an EM crop, its cells (1 = cell), and the
     superlevel persistence diagram of the crop, whose long H0 bars are the bright cell

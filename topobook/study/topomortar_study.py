@@ -9,11 +9,16 @@ data, splits and evaluation are the data set's module, :mod:`topobook.datasets.t
   runs the chapter loads.
 * **Tables** (:func:`per_seed_means`, :func:`published_per_seed_means`): our runs beside the
   authors' published per-image results.
+* **Verdicts** (:func:`paired_tests`): each prior against its baseline, paired by seed, with
+  Holm's correction and TOST (Table 8.3); :func:`write_chapter_record` keeps which runs and
+  margins the chapter tested, so that the book's closing page (:mod:`topobook.study.findings`)
+  tests the same runs without knowing the chapter's parameters.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +243,108 @@ def published_per_seed_means(ids, size: str = "large") -> dict[str, dict[int, di
     return out
 
 
+
+
+# ---------------------------------------------------------------------------- chapter verdicts
+
+# The headline metrics of chapter 8's paired tests: name -> True when higher is better.
+HEADLINE = {"betti0_error": False, "betti1_error": False, "cldice": True, "dice": True}
+# Their labels in tables and sentences (↓: lower is better).
+METRIC_LABELS = {"betti0_error": "Betti-0 error ↓", "betti1_error": "Betti-1 error ↓",
+                 "betti0_error_local": "Betti-0 error, local ↓",
+                 "betti1_error_local": "Betti-1 error, local ↓",
+                 "cldice": "clDice ↑", "dice": "Dice ↑"}
+RECORD_NAME = "chapter8.json"  # in <results_dir>/topomortar: the runs and margins tested
+
+
+def equivalence_margin(metric: str, baseline_mean: float, dice_margin: float,
+                       betti_margin: float) -> float:
+    """The TOST margin δ of ``metric`` (> 0): ``dice_margin`` (absolute) for an overlap score
+    (Dice, clDice: higher is better in :data:`HEADLINE`), ``betti_margin`` times the baseline's
+    mean for an error (a Betti error: a fraction of what the baseline makes)."""
+    if metric not in HEADLINE:
+        raise ValueError(f"unknown headline metric {metric!r}; known: {sorted(HEADLINE)}")
+    for name, value in (("dice_margin", dice_margin), ("betti_margin", betti_margin)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(dice_margin if HEADLINE[metric] else betti_margin * baseline_mean)
+
+
+def paired_tests(per_seed: dict[str, dict[int, dict]], baseline: str, dice_margin: float,
+                 betti_margin: float, alpha: float = 0.05):
+    """Chapter 8's Table 8.3: every arm of ``per_seed`` (``{arm: {seed: {metric: value}}}``, as
+    :func:`per_seed_means` gives) against ``baseline`` on the :data:`HEADLINE` metrics, paired by
+    seed, exact sign-flip tests with Holm over the whole family
+    (:func:`topobook.study.stats.compare_with_baseline`); for each comparison that is not
+    rejected, a TOST (paired t, level ``alpha``) at the margin of :func:`equivalence_margin`.
+    The table of ``compare_with_baseline`` with three more columns: ``margin`` (δ, for every
+    comparison), ``equivalent`` (bool, None where rejected) and ``TOST`` (the same in words:
+    ``"equivalent, ±δ"``, ``"not shown, ±δ"`` or ``""``)."""
+    from topobook.study import stats
+    from topobook.study.tables import significant
+
+    table = stats.compare_with_baseline(per_seed, baseline, HEADLINE, alpha=alpha)
+    margins, equivalent, words = [], [], []
+    for _, row in table.iterrows():
+        base = float(np.mean([s[row["metric"]] for s in per_seed[baseline].values()]))
+        delta = equivalence_margin(row["metric"], base, dice_margin, betti_margin)
+        margins.append(delta)
+        if row["rejected"]:
+            equivalent.append(None)
+            words.append("")
+            continue
+        result = stats.tost(np.asarray(row["differences"]), delta, alpha)
+        equivalent.append(bool(result["equivalent"]))
+        words.append(f"{'equivalent' if result['equivalent'] else 'not shown'}, "
+                     f"±{significant(delta, 2)}")
+    table["margin"] = margins
+    table["equivalent"] = equivalent
+    table["TOST"] = words
+    return table
+
+
+def write_chapter_record(results_dir, plan: dict, test_ids, training_set: str,
+                         dice_margin: float, betti_margin: float) -> Path:
+    """Write ``<results_dir>/topomortar/chapter8.json``: the runs chapter 8 tested (``plan``:
+    :func:`chapter_plan`'s, every arm finished; each run's folder relative to ``results_dir``,
+    with its seed and λ), the test images, the authors' training set and the TOST margins.
+    Returns the path. The book's closing page reads it with :func:`read_chapter_record`."""
+    if plan.get("pending"):
+        raise ValueError(f"the sweeps of {plan['pending']} are not finished: nothing to record")
+    root = Path(results_dir)
+    final = {}
+    for arm, runs in plan["final"].items():
+        final[arm] = [{"folder": Path(out_dir).relative_to(root).as_posix(),
+                       "seed": int(config.seed),
+                       "lam": None if arm == "baseline" else float(config.lam)}
+                      for out_dir, config in runs]
+    record = {"final": final, "test_ids": [str(i) for i in test_ids],
+              "training_set": training_set, "dice_margin": float(dice_margin),
+              "betti_margin": float(betti_margin)}
+    path = root / "topomortar" / RECORD_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+def read_chapter_record(results_dir) -> tuple[dict, dict[str, dict[int, dict]]]:
+    """What chapter 8 tested in ``results_dir``: its record (:func:`write_chapter_record`) and
+    the per-seed means of those runs (``{arm: {seed: {metric: mean over the test images}}}``).
+    A ValueError naming the folder when the record or a run is missing: chapter 8 has not been
+    executed on this folder (``make book`` executes it)."""
+    root = Path(results_dir)
+    path = root / "topomortar" / RECORD_NAME
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: chapter 8 has not been executed with "
+                         f"results_dir={str(results_dir)!r}; run `make book` (or execute "
+                         "notebooks/08_topomortar.ipynb) first")
+    record = json.loads(path.read_text())
+    means: dict[str, dict[int, dict]] = {}
+    for arm, runs in record["final"].items():
+        for run in runs:
+            metrics = root / run["folder"] / "metrics.json"
+            if not metrics.is_file():
+                raise ValueError(f"{metrics} does not exist: chapter 8's run {run['folder']} "
+                                 "is missing; run `make book` to train it")
+            means.setdefault(arm, {})[int(run["seed"])] = json.loads(metrics.read_text())["mean"]
+    return record, means
