@@ -118,3 +118,13 @@ def test_a_study_run_carries_its_registration_in_its_identity():
     for bad in ("AB" * 32, "ab" * 31, "xyz"):
         with pytest.raises(ValueError, match="registration_sha256"):
             TrainConfig(registration_sha256=bad, **TINY)
+
+
+def test_trunks_are_kept_in_the_results_folder_and_never_above_the_callers_folder(tmp_path):
+    from topobook.training.trunk import TRUNK_FOLDER, default_trunk_dir
+
+    results = tmp_path / "results"
+    assert default_trunk_dir(results / "baseline" / "seed3") == results.resolve() / TRUNK_FOLDER
+    # a folder outside the <results>/<run>/seed<k> layout: its trunks stay beside it
+    assert default_trunk_dir(tmp_path / "my_run") == tmp_path.resolve() / TRUNK_FOLDER
+    assert default_trunk_dir(tmp_path / "seedling") == tmp_path.resolve() / TRUNK_FOLDER

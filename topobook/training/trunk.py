@@ -57,8 +57,12 @@ def trunk_key(config: TrainConfig, epoch: int) -> str:
 
 def default_trunk_dir(out_dir: str | Path) -> Path:
     """Where the trunks of a run in ``<results>/<run>/seed<k>`` are kept: ``<results>/_trunks``,
-    shared by every run of that results directory."""
-    return Path(out_dir).resolve().parent.parent / TRUNK_FOLDER
+    shared by every run of that results directory. A run folder not named ``seed<k>`` keeps them
+    beside itself, in ``<parent>/_trunks``: never above the folder the caller gave."""
+    out_dir = Path(out_dir).resolve()
+    if out_dir.name.startswith("seed") and out_dir.name[4:].isdigit():
+        return out_dir.parent.parent / TRUNK_FOLDER
+    return out_dir.parent / TRUNK_FOLDER
 
 
 def trunk_path(config: TrainConfig, epoch: int, trunk_dir: str | Path) -> Path:
