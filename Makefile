@@ -34,9 +34,11 @@ book: $(VENV)/.installed
 		$(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## Lint, unit tests, and every notebook executed (CI profile) with the book built from them.
+## The unit tests run in parallel beside the book build (pytest-xdist; TEST_WORKERS=0: serial).
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed
 	$(PY) -m ruff check topobook tests benchmarks book
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 ## Quick loop while developing: lint and unit tests, no notebooks.
 unit: $(VENV)/.installed

@@ -133,14 +133,16 @@ def test_gradient_of_the_logits_by_finite_differences():
     z, y = random_pair(7, shape=(2, 1, 6, 7))
     for window in (3, 5):
         z_ = z.clone().requires_grad_()
-        assert torch.autograd.gradcheck(lambda t, w=window: scnp_logits(t, y, w), (z_,))
+        assert torch.autograd.gradcheck(lambda t, w=window: scnp_logits(t, y, w), (z_,),
+                                        fast_mode=True)
 
 
 def test_gradient_of_the_loss_by_finite_differences():
     z, y = random_pair(8, shape=(2, 1, 6, 7))
     z.requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: scnp_loss(t, y), (z,))
-    assert torch.autograd.gradcheck(lambda t: scnp_loss(t, y, 5, membrane_weight=3.0), (z,))
+    assert torch.autograd.gradcheck(lambda t: scnp_loss(t, y), (z,), fast_mode=True)
+    assert torch.autograd.gradcheck(lambda t: scnp_loss(t, y, 5, membrane_weight=3.0), (z,),
+                                    fast_mode=True)
 
 
 def test_gradient_goes_to_the_winner_of_each_pool():

@@ -316,13 +316,16 @@ def test_betti_numbers_reproduce_the_authors_table(test_set):
     """betti_numbers.csv, computed by the authors: Betti-0 and Betti-1 of all 50 test labels."""
     published = topomortar.published_betti_numbers()
     assert len(published) == 350
-    ours = {i: mortar_betti_numbers(m) for i, m in zip(test_set.ids, test_set.masks, strict=True)}
-    theirs = {i: published[i][:2] for i in test_set.ids}
-    assert ours == theirs  # 50 of 50
-    assert all(published[i][2] == 0 for i in test_set.ids)
     pairs = list(zip(test_set.ids, test_set.masks, strict=True))
-    assert ours == {i: mortar_betti_numbers(m, "labels") for i, m in pairs}  # a second count
-    assert ours == {i: mortar_betti_numbers(m, "unionfind") for i, m in pairs}  # a third
+    theirs = {i: published[i][:2] for i in test_set.ids}
+    assert all(published[i][2] == 0 for i in test_set.ids)
+    # all 50 by labelling and by union-find, two counts independent of each other ...
+    assert {i: mortar_betti_numbers(m, "labels") for i, m in pairs} == theirs
+    assert {i: mortar_betti_numbers(m, "unionfind") for i, m in pairs} == theirs
+    # ... and every fifth by gudhi's cubical persistence, the authors' own count (the slowest,
+    # 512 x 512 each; test_betti_by_labels_equals_gudhi compares the three on random masks)
+    sample = pairs[::5]
+    assert {i: mortar_betti_numbers(m) for i, m in sample} == {i: theirs[i] for i, _ in sample}
 
 
 def test_betti_by_labels_equals_gudhi():
@@ -349,7 +352,7 @@ def test_betti_by_unionfind_on_real_windows_and_predictions(test_set):
     """The evaluation's counter (union-find) against labelling (scipy.ndimage.label), an
     independent count, on every 128 x 128 window (strided views, as the local errors take them)
     of the 50 test labels and of predictions made from them (mortar thickened, thinned, with
-    speckle: many small components and holes), and against gudhi on a sample of them."""
+    speckle: many small components and holes), and against gudhi on a sample of them (8 masks)."""
     rng = np.random.default_rng(5)
     checked_with_gudhi = 0
     for k, truth in enumerate(test_set.masks):
@@ -364,10 +367,10 @@ def test_betti_by_unionfind_on_real_windows_and_predictions(test_set):
                     window = mask[y : y + 128, x : x + 128]
                     uf = mortar_betti_numbers(window, "unionfind")
                     assert uf == mortar_betti_numbers(window, "labels"), (k, y, x)
-            if k % 10 == 0:
+            if k % 25 == 0:
                 assert mortar_betti_numbers(mask, "unionfind") == mortar_betti_numbers(mask)
                 checked_with_gudhi += 1
-    assert checked_with_gudhi == 20
+    assert checked_with_gudhi == 8
 
 
 def test_evaluation_scores_are_unchanged_by_the_unionfind_count(test_set):
