@@ -178,6 +178,9 @@ def test_filtration_frame_shows_the_sublevel_set_and_the_bars_alive_at_t(t, bett
         birth, death = HAND_DGMS[k][i]
         assert birth <= t  # a bar not yet born is not drawn
         assert x == [birth, t if alpha == 1.0 else death]  # alive: to t; dead: to its death
+    rows = {line.get_gid(): line.get_ydata()[0] for line in axes[1].lines if line.get_gid()}
+    assert [g for g in ("H0:0", "H0:1", "H0:2") if g in rows] == sorted(
+        (g for g in rows if g.startswith("H0")), key=rows.get)  # rows in the order of birth
     born = sum(int(np.sum(d[:, 0] <= t)) for d in HAND_DGMS)
     assert len(bars) == born
     assert all(text.get_fontsize() >= 10 for ax in axes for text in ax.texts)

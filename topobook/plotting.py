@@ -498,9 +498,9 @@ def filtration_frame(axes, image, dgms: Sequence[np.ndarray], t: float, levels=N
     same image and convention). Sublevel (``superlevel=False``): the pixels with value
     ``<= t`` are in the filtration (coloured) and a bar ``(b, d)`` is alive at ``t`` when
     ``b <= t < d``; superlevel: value ``>= t``, alive when ``d < t <= b``. Each pixel's value is
-    printed. In the barcode every bar born by ``t`` is drawn from its birth to ``t`` (alive, full
-    colour) or to its death (dead, faded; gid ``"H{k}:{i}"``, ``i`` the row of the bar in
-    dimension ``k``, bars in the order of ``dgms``); bars not yet born are not drawn, and a
+    printed. In the barcode every bar born by ``t`` is drawn from its birth (a dot) to ``t``
+    (alive, full colour) or to its death (dead, faded), one row per bar in the order of birth;
+    its gid is ``"H{k}:{i}"``, the bar ``dgms[k][i]``. Bars not yet born are not drawn, and a
     vertical line marks ``t``. ``levels``: the animation's thresholds, which fix the barcode's
     axis for every frame (default: ``[t]`` and the finite bar ends).
 
@@ -536,10 +536,13 @@ def filtration_frame(axes, image, dgms: Sequence[np.ndarray], t: float, levels=N
         alive = born & ((deaths < t) if superlevel else (t < deaths))
         alive_all.append(alive)
         color = DIM_COLORS[k % 2]
-        for i, (b, d) in enumerate(dgm):
+        # rows in the order of birth (as the filtration meets them), oldest on top
+        for i in np.argsort(-births if superlevel else births, kind="stable"):
             if born[i]:
-                end = t if alive[i] else d
-                bar_ax.plot([b, end], [row, row], color=color, lw=4, solid_capstyle="butt",
+                end = t if alive[i] else deaths[i]
+                # a dot at the birth: a bar born at t has no length yet
+                bar_ax.plot([births[i], end], [row, row], color=color, lw=4,
+                            solid_capstyle="butt", marker="o", ms=6, markevery=[0],
                             alpha=1.0 if alive[i] else DEAD_BAR_ALPHA, gid=f"H{k}:{i}")
             row += 1
         bar_ax.plot([], [], color=color, lw=4, label=f"{labels[k]}: {int(alive.sum())} alive")
@@ -573,9 +576,10 @@ def filtration_animation(image, dgms: Sequence[np.ndarray], thresholds, superlev
 
     def draw(k: int):
         filtration_frame(axes, image, dgms, float(levels[k]), levels, superlevel)
-        fig.tight_layout()
         return []
 
+    draw(0)
+    fig.tight_layout()  # once: every frame has the same layout, so the axes do not jump
     return FuncAnimation(fig, draw, frames=len(levels), interval=interval_ms, repeat=False)
 
 
