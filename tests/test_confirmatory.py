@@ -368,3 +368,31 @@ def test_registration_fingerprint_hashes_the_files():
         cs.PREREGISTRATION.read_bytes()).hexdigest()
     assert found["sha256_record"] == hashlib.sha256(cs.RECORD.read_bytes()).hexdigest()
     assert found["commit"] is None or found["commit"].split()[0].isalnum()
+
+
+def test_power_curve_of_the_registered_design():
+    spec = cs.load_preregistration()
+    margin, sd = 0.046, 0.0477
+    curve = cs.power_curve(spec, "v_rand", [0.0, 0.02, margin, 0.08])
+    level = 0.05 / 4  # alpha over the family of 2 priors x 2 endpoints
+    # no effect: the test rejects at its level; at the margin, the design's 80 %
+    assert curve["test_power"].iloc[0] == pytest.approx(level, rel=1e-6)
+    assert curve["test_power"].iloc[2] >= 0.8
+    assert np.all(np.diff(curve["test_power"]) > 0)
+    # TOST: 80 % at no effect (the margin is the design's detectable effect), at most its
+    # level at the margin itself, and falling in between
+    assert curve["tost_power"].iloc[0] >= 0.8
+    assert curve["tost_power"].iloc[2] <= level + 1e-9
+    assert np.all(np.diff(curve["tost_power"]) <= 0)
+    # an independent oracle for TOST at a true effect of 0.02: simulated paired differences
+    # (16 pairs) declared equivalent by the t-TOST rule at level alpha / 4
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.02, sd, size=(40_000, 16))
+    mean, s = draws.mean(axis=1), draws.std(axis=1, ddof=1)
+    c = sps.t.ppf(1 - level, 15)
+    simulated = np.mean(np.abs(mean) <= margin - c * s / 4)
+    assert curve["tost_power"].iloc[1] == pytest.approx(simulated, abs=0.01)
+    with pytest.raises(ValueError, match="effects"):
+        cs.power_curve(spec, "v_rand", [-0.01])
+    with pytest.raises(ValueError, match="endpoint"):
+        cs.power_curve(spec, "dice", [0.01])

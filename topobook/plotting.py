@@ -503,3 +503,225 @@ def overview_figure(image, mask):
     plot_diagram(dgms, ax=axes[2], title="superlevel diagram", size=10)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapters 1, 7 and 8: the filtration animation, fold strips, power curves, error overlays.
+
+FILTRATION_COLORS = ("#E8E8E8", OKABE_ITO[0])  # a pixel not yet in the filtration, and one in it
+DEAD_BAR_ALPHA = 0.3  # a bar that has died stays in the barcode, faded
+
+
+def _check_thresholds(thresholds, superlevel: bool) -> np.ndarray:
+    """The animation's levels as a 1-D float array, growing the filtration at every step."""
+    levels = np.asarray(thresholds, dtype=float)
+    if levels.ndim != 1 or levels.size < 1 or not np.all(np.isfinite(levels)):
+        raise ValueError(f"thresholds must be a non-empty 1-D list of finite levels, got {levels}")
+    steps = np.diff(levels)
+    growing = steps < 0 if superlevel else steps > 0
+    if not np.all(growing):
+        order = "decreasing (superlevel)" if superlevel else "increasing (sublevel)"
+        raise ValueError(f"thresholds must be strictly {order}, got {levels.tolist()}")
+    return levels
+
+
+def filtration_frame(axes, image, dgms: Sequence[np.ndarray], t: float, levels=None,
+                     superlevel: bool = False, labels=("H0", "H1")) -> dict:
+    """Draw one frame of a filtration beside its barcode, on ``axes = (image_ax, barcode_ax)``
+    (both cleared first).
+
+    ``image`` is a small ``(H, W)`` array; ``dgms`` its diagrams (a list over dimensions of
+    ``(n, 2)`` arrays of (birth, death), :func:`topobook.topology.persistence.diagrams` of the
+    same image and convention). Sublevel (``superlevel=False``): the pixels with value
+    ``<= t`` are in the filtration (coloured) and a bar ``(b, d)`` is alive at ``t`` when
+    ``b <= t < d``; superlevel: value ``>= t``, alive when ``d < t <= b``. Each pixel's value is
+    printed. In the barcode every bar born by ``t`` is drawn from its birth (a dot) to ``t``
+    (alive, full colour) or to its death (dead, faded), one row per bar in the order of birth;
+    its gid is ``"H{k}:{i}"``, the bar ``dgms[k][i]``. Bars not yet born are not drawn, and a
+    vertical line marks ``t``. ``levels``: the animation's thresholds, which fix the barcode's
+    axis for every frame (default: ``[t]`` and the finite bar ends).
+
+    Returns ``{"inside": (H, W) bool, "alive": [bool array per dimension], "betti": tuple}``.
+    """
+    from matplotlib.colors import ListedColormap
+
+    image = np.asarray(image, dtype=float)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D (H, W), got shape {image.shape}")
+    image_ax, bar_ax = axes
+    image_ax.clear()
+    bar_ax.clear()
+    inside = image >= t if superlevel else image <= t
+    image_ax.imshow(inside.astype(int), cmap=ListedColormap(FILTRATION_COLORS), vmin=0, vmax=1,
+                    interpolation="nearest")
+    print_values(image_ax, image, fmt="{:g}", threshold=-np.inf)  # dark text on both colours
+    for text, entered in zip(image_ax.texts, inside.ravel(), strict=True):
+        text.set_color("white" if entered else "black")
+    _pixel_axes(image_ax, ticks=False)
+    image_ax.set_title(f"{{f {'≥' if superlevel else '≤'} t}},  t = {t:g}")
+
+    ends = [d[np.isfinite(d)] for d in dgms if len(d)]
+    span = np.concatenate([[t], *(ends or [np.zeros(0)]),
+                           *([] if levels is None else [np.asarray(levels, float)])])
+    low, high = float(span.min()), float(span.max())
+    pad = 0.04 * (high - low or 1.0)
+    alive_all, row = [], 0
+    for k, dgm in enumerate(dgms):
+        dgm = np.asarray(dgm, dtype=float).reshape(-1, 2)
+        births, deaths = dgm[:, 0], dgm[:, 1]
+        born = births >= t if superlevel else births <= t
+        alive = born & ((deaths < t) if superlevel else (t < deaths))
+        alive_all.append(alive)
+        color = DIM_COLORS[k % 2]
+        # rows in the order of birth (as the filtration meets them), oldest on top
+        for i in np.argsort(-births if superlevel else births, kind="stable"):
+            if born[i]:
+                end = t if alive[i] else deaths[i]
+                # a dot at the birth: a bar born at t has no length yet
+                bar_ax.plot([births[i], end], [row, row], color=color, lw=4,
+                            solid_capstyle="butt", marker="o", ms=6, markevery=[0],
+                            alpha=1.0 if alive[i] else DEAD_BAR_ALPHA, gid=f"H{k}:{i}")
+            row += 1
+        bar_ax.plot([], [], color=color, lw=4, label=f"{labels[k]}: {int(alive.sum())} alive")
+        row += 1  # a gap between the dimensions
+    bar_ax.axvline(t, color="k", lw=1)
+    # a superlevel filtration grows as t falls: its axis runs from high to low, so that the
+    # bars grow to the right in both conventions
+    bar_ax.set_xlim((high + pad, low - pad) if superlevel else (low - pad, high + pad))
+    bar_ax.set_ylim(row - 0.5, -1.0)
+    bar_ax.set_yticks([])
+    bar_ax.set_xlabel("filtration value t")
+    bar_ax.set_title("barcode up to t")
+    legend_outside(bar_ax, "below", ncol=2)
+    betti = tuple(int(a.sum()) for a in alive_all)
+    return {"inside": inside, "alive": alive_all, "betti": betti}
+
+
+def filtration_animation(image, dgms: Sequence[np.ndarray], thresholds, superlevel: bool = False,
+                         interval_ms: int = 700, figsize: tuple[float, float] | None = None):
+    """A :class:`matplotlib.animation.FuncAnimation` whose frame ``k`` is
+    :func:`filtration_frame` at ``thresholds[k]`` (strictly increasing for a sublevel
+    filtration, decreasing for a superlevel one): the filtration of a small ``image`` grows
+    beside its barcode. Show it in a notebook with ``IPython.display.HTML(anim.to_jshtml())``
+    (every frame a PNG inside the page: it plays without a kernel; keep the frames few) and
+    close its figure. Returns the animation (its figure is ``anim._fig``)."""
+    from matplotlib.animation import FuncAnimation
+
+    levels = _check_thresholds(thresholds, superlevel)
+    fig, axes = plt.subplots(1, 2, figsize=figsize or (COLUMN_WIDTH, 3.2),
+                             gridspec_kw={"width_ratios": [1, 1.4]})
+
+    def draw(k: int):
+        filtration_frame(axes, image, dgms, float(levels[k]), levels, superlevel)
+        return []
+
+    draw(0)
+    fig.tight_layout()  # once: every frame has the same layout, so the axes do not jump
+    return FuncAnimation(fig, draw, frames=len(levels), interval=interval_ms, repeat=False)
+
+
+SLICE_ROLE_COLORS = {"guard (unused)": "#DDDDDD", "train": OKABE_ITO[5],
+                     "validation": OKABE_ITO[3], "evaluation": OKABE_ITO[1]}
+
+
+def slice_strip(designs: dict[str, dict], n_slices: int = 30, ax=None):
+    """One row per fold: which of ``n_slices`` slices it trains on, validates on and evaluates
+    (``designs[name]`` has ``train_slices``, ``val_slices``, ``eval_slices``, as
+    ``topobook.study.confirmatory.FOLDS``); slices in no role are the guard bands. A slice in
+    two roles of one fold is an error (ValueError). Returns ``ax`` (its image: the role codes
+    0 guard, 1 train, 2 validation, 3 evaluation)."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    strip = np.zeros((len(designs), n_slices), dtype=int)
+    for row, (name, split) in enumerate(designs.items()):
+        for code, key in enumerate(("train_slices", "val_slices", "eval_slices"), start=1):
+            chosen = np.asarray(split[key], dtype=int)
+            if chosen.size and (chosen.min() < 0 or chosen.max() >= n_slices):
+                raise ValueError(f"{name}: {key} must lie in 0..{n_slices - 1}, got {chosen}")
+            if np.any(strip[row, chosen]):
+                raise ValueError(f"{name}: a slice of {key} is already in another role")
+            strip[row, chosen] = code
+    if ax is None:
+        _, ax = plt.subplots(figsize=(COLUMN_WIDTH, 0.9 + 0.4 * len(designs)))
+    colors = list(SLICE_ROLE_COLORS.values())
+    ax.imshow(strip, cmap=ListedColormap(colors), vmin=0, vmax=3, aspect="auto",
+              interpolation="nearest")
+    ax.set_yticks(range(len(designs)), list(designs))
+    ax.set_xticks(range(0, n_slices, 2))
+    ax.set_xticks(np.arange(-0.5, n_slices), minor=True)
+    ax.grid(which="minor", axis="x", color="white", lw=1)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xlabel("ISBI 2012 slice")
+    handles = [Patch(color=c, label=label) for label, c in SLICE_ROLE_COLORS.items()]
+    ax.legend(handles=handles, ncol=4, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+              frameon=False, handlelength=1.2, columnspacing=1.0)
+    return ax
+
+
+def power_curve(effects, test_power, tost_power, margin: float, ax=None,
+                marks: dict[str, float] | None = None, target: float = 0.8,
+                xlabel: str = "true effect"):
+    """Power against the true effect for a registered design: the paired test's power to
+    reject "no effect" (``test_power``) and TOST's power to declare equivalence within
+    ``±margin`` (``tost_power``), both arrays over ``effects`` (>= 0, increasing); the margin
+    δ, each effect of ``marks`` (label -> value) and the ``target`` power are marked. Returns
+    ``ax``."""
+    effects = np.asarray(effects, dtype=float)
+    test_power, tost_power = np.asarray(test_power, float), np.asarray(tost_power, float)
+    if not (effects.ndim == 1 and test_power.shape == tost_power.shape == effects.shape):
+        raise ValueError("effects, test_power and tost_power must be 1-D arrays of one length")
+    if np.any(np.diff(effects) <= 0) or effects.min() < 0:
+        raise ValueError("effects must be increasing and >= 0")
+    if not (np.all((test_power >= 0) & (test_power <= 1))
+            and np.all((tost_power >= 0) & (tost_power <= 1))):
+        raise ValueError("powers must lie in [0, 1]")
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin!r}")
+    ax = _axes(ax)
+    ax.plot(effects, test_power, color=OKABE_ITO[0], label="paired test: an effect is found")
+    ax.plot(effects, tost_power, color=OKABE_ITO[2], ls="--",
+            label="TOST: equivalent within ±δ")
+    ax.axhline(target, color="0.5", lw=0.8, ls=":")
+    ax.text(effects[-1], target, f"{target:.0%} ", ha="right", va="bottom", fontsize=10,
+            color="0.3")
+    ax.axvline(margin, color="k", lw=1)
+    ax.text(margin, 1.02, f" δ = {margin:g}", ha="left", va="bottom", fontsize=10,
+            transform=ax.get_xaxis_transform())
+    for label, value in (marks or {}).items():
+        ax.axvline(value, color=OKABE_ITO[1], lw=1, ls="-.")
+        ax.text(value, 1.02, label, ha="center", va="bottom", fontsize=10, color=OKABE_ITO[1],
+                transform=ax.get_xaxis_transform())
+    ax.set_xlim(effects[0], effects[-1])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("power")
+    return ax
+
+
+MORTAR_ERROR_COLORS = {"missed mortar": OKABE_ITO[1], "extra mortar": OKABE_ITO[0]}
+
+
+def error_overlay(truth, prediction, missed_color: str = MORTAR_ERROR_COLORS["missed mortar"],
+                  extra_color: str = MORTAR_ERROR_COLORS["extra mortar"],
+                  foreground_gray: float = 0.2) -> np.ndarray:
+    """The errors of a binary ``prediction`` drawn on the ``truth`` (both ``(H, W)`` with
+    foreground = 1, e.g. mortar): an ``(H, W, 3)`` RGB image in [0, 1], white background,
+    foreground found by the prediction dark grey (``foreground_gray``), foreground the
+    prediction missed in ``missed_color`` (a broken mortar joint), and foreground it added
+    where the truth has none in ``extra_color``."""
+    from matplotlib.colors import to_rgb
+
+    truth, prediction = np.asarray(truth), np.asarray(prediction)
+    if truth.ndim != 2 or truth.shape != prediction.shape:
+        raise ValueError(f"truth and prediction must both be (H, W), got {truth.shape}, "
+                         f"{prediction.shape}")
+    for name, mask in (("truth", truth), ("prediction", prediction)):
+        if not np.isin(mask, (0, 1)).all():
+            raise ValueError(f"{name} must be a {{0, 1}} mask (foreground = 1)")
+    truth, prediction = truth.astype(bool), prediction.astype(bool)
+    overlay = np.ones((*truth.shape, 3))
+    overlay[truth & prediction] = foreground_gray
+    overlay[truth & ~prediction] = to_rgb(missed_color)
+    overlay[~truth & prediction] = to_rgb(extra_color)
+    return overlay

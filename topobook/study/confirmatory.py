@@ -565,6 +565,38 @@ def field_effect_reading(spec: dict, endpoint: str, effect: float, sd: float | N
     }
 
 
+def power_curve(spec: dict, endpoint: str, effects, sd: float | None = None):
+    """The registered design's power as a function of the true effect on ``endpoint``: for each
+    effect of ``effects`` (>= 0, in the endpoint's units) the power of the two-sided paired
+    test to reject "no effect" (``test_power``, :func:`topobook.study.stats.paired_power`) and
+    of TOST to declare equivalence within the registered margin (``tost_power``,
+    :func:`topobook.study.stats.tost_power` with that true difference), with the registered
+    seeds per fold, folds and family (each at level alpha / family, as :func:`design`).
+    ``sd``: the planning SD (default: the registered one). Returns a DataFrame with columns
+    ``effect``, ``test_power``, ``tost_power``."""
+    import pandas as pd
+
+    from topobook.study import stats
+
+    effects = np.asarray(effects, dtype=float)
+    if effects.ndim != 1 or effects.size == 0 or np.any(effects < 0):
+        raise ValueError(f"effects must be a non-empty 1-D list of effects >= 0, got {effects}")
+    if endpoint not in spec["endpoints"]["primary"]:
+        raise ValueError(f"endpoint must be one of {list(spec['endpoints']['primary'])}, "
+                         f"got {endpoint!r}")
+    sd = float(spec["power"]["planning_sd"][endpoint] if sd is None else sd)
+    margin = float(spec["endpoints"]["primary"][endpoint]["margin"])
+    per_fold = int(spec["seeds"]["per_fold"])
+    common = {"folds": len(spec["folds"]), "alpha": float(spec["analysis"]["alpha"]),
+              "family_size": len(spec["endpoints"]["primary"]) * (len(spec["arms"]) - 1)}
+    return pd.DataFrame({
+        "effect": effects,
+        "test_power": [stats.paired_power(sd, e, per_fold, **common)["power"] for e in effects],
+        "tost_power": [stats.tost_power(sd, margin, per_fold, true_difference=e, **common)
+                       for e in effects],
+    })
+
+
 def registration_fingerprint() -> dict:
     """What identifies the registration a page reads: the SHA-256 of the pre-registration
     (:data:`PREREGISTRATION`), of its record (:data:`RECORD`) and of this module (the analysis
