@@ -591,11 +591,84 @@ def drop_repeated_scripts(page: str) -> str:
     return INLINE_SCRIPT.sub(keep_first, page)
 
 
+def smaller_png(data: bytes) -> bytes:
+    """The same pixels in fewer bytes where possible, else ``data``: an opaque RGBA image
+    (matplotlib's white figures) loses its alpha channel, an image of at most 256 colours
+    becomes a palette image, and zlib compresses at level 9. Lossless: the result decodes to
+    exactly the pixels of ``data`` (checked)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    pixels = np.asarray(image.convert("RGBA"))
+    if (pixels[..., 3] == 255).all():
+        image = image.convert("RGB")
+        if image.getcolors(256) is not None:  # None: more than 256 colours
+            rgb = pixels[..., :3].astype(np.uint32)
+            keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+            colours, indices = np.unique(keys, return_inverse=True)
+            image = Image.fromarray(indices.reshape(keys.shape).astype(np.uint8), "P")
+            image.putpalette(np.stack([colours >> 16, colours >> 8 & 255, colours & 255], 1)
+                             .astype(np.uint8).ravel().tolist())
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    smaller = out.getvalue()
+    same = np.array_equal(np.asarray(Image.open(out).convert("RGBA")), pixels)
+    return smaller if same and len(smaller) < len(data) else data
+
+
+# what a download shows where the page shows a figure
+FIGURE_LEFT_OUT = ("[figure left out of the downloaded notebook to keep the book small: it is on "
+                   "the book's page, and running the notebook draws it]")
+
+
+def drop_notebook_images(notebook: dict) -> int:
+    """Replace every image output (PNG, JPEG, GIF) of an executed notebook by the text
+    :data:`FIGURE_LEFT_OUT`, followed by the figure's alt text (``mystnb.image.alt``) where the
+    cell has one; text, HTML and Markdown outputs are kept. Returns how many outputs changed."""
+    changed = 0
+    for cell in notebook["cells"]:
+        alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            images = [k for k in data if k.startswith("image/") and k != "image/svg+xml"]
+            if images:
+                for kind in images:
+                    data.pop(kind)
+                    output.get("metadata", {}).pop(kind, None)
+                data["text/plain"] = FIGURE_LEFT_OUT + (f" {alt}" if alt else "")
+                changed += 1
+    return changed
+
+
+def slim_html(html: Path) -> None:
+    """Make the built HTML smaller without changing what a page shows: every PNG re-encoded
+    (:func:`smaller_png`), and the executed notebooks that readers download (``_sources``,
+    ``_downloads``) without their images (:func:`drop_notebook_images`), which the pages
+    already carry."""
+    for path in html.rglob("*.png"):
+        data = path.read_bytes()
+        smaller = smaller_png(data)
+        if smaller is not data:
+            path.write_bytes(smaller)
+    for folder in ("_sources", "_downloads"):
+        for path in (html / folder).rglob("*.ipynb"):
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            if drop_notebook_images(notebook):
+                path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n",
+                                encoding="utf-8")
+
+
 def trim_html(html: Path) -> tuple[int, int]:
     """Remove from the built HTML what readers never load or should not get: source maps
     (``*.map``), every MathJax file outside :data:`MATHJAX_KEEP`, and repeated inline scripts
-    (:func:`drop_repeated_scripts`). Returns the folder's size before and after."""
+    (:func:`drop_repeated_scripts`); then :func:`slim_html`. Returns the folder's size before
+    and after."""
     before = folder_size(html)
+    slim_html(html)
     for path in html.rglob("*.map"):
         path.unlink()
     for path in html.rglob("*.html"):
@@ -748,8 +821,8 @@ def main() -> int:
         check=True,
     )
     before, after = trim_html(html)
-    print(f"HTML trimmed from {before / 2**20:.1f} MiB to {after / 2**20:.1f} MiB "
-          "(source maps and unused MathJax removed)")
+    print(f"HTML trimmed from {before / 2**20:.1f} MiB to {after / 2**20:.1f} MiB (source maps, "
+          "unused MathJax and the downloads' copies of the figures removed, PNGs recompressed)")
     print(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
     return 0
 

@@ -148,6 +148,38 @@ def test_html_carries_only_what_it_uses(built_book):
     assert all(any(k == keep or k.startswith(keep) for keep in build.MATHJAX_KEEP) for k in kept)
 
 
+HTML_LIMIT = 40 * 10**6  # bytes: the whole built HTML book (issue 29)
+PNG_LIMIT = 2**20  # bytes: one figure; the book's largest, six image panels at 2x, are ~0.6 MiB
+
+
+@pytest.mark.book
+def test_html_is_small_and_the_downloads_carry_no_figures(built_book):
+    """The built HTML stays under HTML_LIMIT and no PNG is over PNG_LIMIT (book/build.py's
+    slim_html recompresses them); the executed notebooks that readers download (``_sources``)
+    carry a note where the page shows a figure, not a second copy of it."""
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+
+    html = built_book / "_build" / "html"
+    sizes = {p: p.stat().st_size for p in html.rglob("*") if p.is_file()}
+    parts: dict[str, int] = {}
+    for path, size in sizes.items():
+        top = path.relative_to(html).parts[0]
+        parts[top] = parts.get(top, 0) + size
+    largest = sorted(parts.items(), key=lambda item: -item[1])[:5]
+    total = sum(sizes.values())
+    assert total <= HTML_LIMIT, f"the HTML is {total / 1e6:.1f} MB; largest parts: {largest}"
+    big = [(p.name, s) for p, s in sizes.items() if p.suffix == ".png" and s > PNG_LIMIT]
+    assert not big, f"PNGs over {PNG_LIMIT} bytes: {big}"
+    downloads = list((html / "_sources").rglob("*.ipynb"))
+    assert downloads
+    for path in downloads:
+        text = path.read_text(encoding="utf-8")
+        assert '"image/png"' not in text, path.name
+    chapter = (html / "_sources" / "notebooks" / "01_cubical_persistence.ipynb").read_text()
+    assert build.FIGURE_LEFT_OUT in chapter
+
+
 @pytest.mark.book
 def test_landing_and_strategy_pages_say_what_they_are(built_book):
     """The landing page gives the two paths, the licence, the authors and a BibTeX entry; each

@@ -7,7 +7,8 @@ as ``| --- |``, or a ``$...$`` pair: what a cell prints as Markdown is parsed as
 math included), a figure or table caption broken into a block quote (a wrapped caption line that
 starts with ``>``), a solution whose title links away instead of opening it, a notebook error
 cell, a figure whose text the page shrinks to
-unreadable size, an image whose alt text is missing or a file hash, a table wider than its
+unreadable size, a code cell's input or output whose lines its box cuts at the right at 1280 px
+(they must wrap), an image whose alt text is missing or a file hash, a table wider than its
 container, a page wider than the window (at 1280 px, and at 414 px, a phone, where nothing may
 make the page pan sideways), a page that logs a console error, and a chapter missing from the
 "next" path; saves a screenshot of every page to <book>/screenshots/ (both widths).
@@ -118,10 +119,26 @@ window.addEventListener("load", () => setTimeout(() => {
       document.body.appendChild(broken);
     }
   });
+  // a code cell's input or output whose lines are cut at the right of its box (it scrolls):
+  // by how many px, and the start of its longest line (boxes not displayed are not judged)
+  let codeBoxes = 0;
+  article.querySelectorAll(".cell_input pre, .cell_output pre").forEach((pre) => {
+    codeBoxes += pre.clientWidth > 0;
+    const cut = pre.scrollWidth - pre.clientWidth;
+    if (cut > 1) {
+      const lines = pre.textContent.split("\n");
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      const row = document.createElement("meta");
+      row.setAttribute("data-cut-code", cut);
+      row.setAttribute("data-cut-line", longest.trim().slice(0, 60));
+      document.body.appendChild(row);
+    }
+  });
   const page = document.createElement("meta");
   page.setAttribute("data-page-overflow",
                     document.documentElement.scrollWidth - document.documentElement.clientWidth);
   page.setAttribute("data-console-errors", JSON.stringify(window.__errors));
+  page.setAttribute("data-code-boxes", codeBoxes);
   document.body.appendChild(page);
 }, 2000));
 </script>"""
@@ -149,6 +166,8 @@ class Page(HTMLParser):
         self.page_overflow = None  # px by which the page is wider than the window
         self.console_errors = None  # what the page logged (None: not recorded)
         self.broken_captions = []  # the start of each caption broken into a block quote
+        self.cut_code = []  # (px cut, start of the longest line) of each code box cut at the right
+        self.code_boxes = 0  # displayed code boxes (inputs and outputs of code cells) judged
         self.solution_title_links = []  # links in a solution's title (they leave, not open)
         self._solutions = 0  # open elements with class "solution"
         self._solution_title = 0  # open admonition titles inside a solution
@@ -194,11 +213,14 @@ class Page(HTMLParser):
                     attrs.get("data-table-head", ""),
                 )
             )
+        if tag == "meta" and "data-cut-code" in attrs:
+            self.cut_code.append((int(attrs["data-cut-code"]), attrs.get("data-cut-line", "")))
         if tag == "meta" and "data-broken-caption" in attrs:
             self.broken_captions.append(attrs["data-broken-caption"])
         if tag == "meta" and "data-page-overflow" in attrs:
             self.page_overflow = int(attrs["data-page-overflow"])
             self.console_errors = json.loads(attrs["data-console-errors"])
+            self.code_boxes = int(attrs.get("data-code-boxes", 0))
 
     def handle_endtag(self, tag):
         # close up to the matching open element (HTML allows omitted end tags)
@@ -288,7 +310,7 @@ def test_every_page_renders_cleanly(built_book):
     assert len(pages) >= 10
     problems = []
     parsed = {}
-    tables_checked = 0
+    tables_checked = code_boxes = 0
     for page in pages:
         dom = render(browser, page, shots / f"{page.stem}.png")
         assert dom, f"Chromium returned nothing for {page}"
@@ -346,6 +368,12 @@ def test_every_page_renders_cleanly(built_book):
                     f"{name}: table {index + 1} ({head[:40]!r}...) is {overflow} px wider than "
                     "its container at 1280 px: fewer or narrower columns"
                 )
+        problems.extend(
+            f"{name}: a code cell's box cuts {cut} px of its lines at 1280 px ({line!r}...): "
+            "its lines must wrap (book/_static/topobook.css)"
+            for cut, line in doc.cut_code
+        )
+        code_boxes += doc.code_boxes
         if doc.console_errors is None:
             problems.append(f"{name}: the page's measuring script did not run")
         else:
@@ -380,7 +408,8 @@ def test_every_page_renders_cleanly(built_book):
                 ids = parsed[target].ids if target in parsed else set()
                 if target in parsed and fragment not in ids:
                     problems.append(f"{page.relative_to(html)}: link {href} to a missing anchor")
-    print(f"checked {len(pages)} pages with {tables_checked} tables")  # shown with pytest -s
+    # shown with pytest -s
+    print(f"checked {len(pages)} pages with {tables_checked} tables and {code_boxes} code boxes")
     assert not problems, "\n".join(problems)
 
 
@@ -458,6 +487,8 @@ def test_checks_of_unparsed_markdown_on_hand_made_text():
         '<a href="#ex-1"> Exercise 1</a></p><section><a href="#other">see</a></section></div>'
         '<div class="exercise admonition"><p class="admonition-title">Exercise 2'
         '<a href="#x">#</a></p></div><meta data-broken-caption="*Figure 1.8 — the label">'
+        '<meta data-cut-code="37" data-cut-line="figure = plotting.overview_figure(">'
     )
     assert doc.solution_title_links == ["#ex-1"]
     assert doc.broken_captions == ["*Figure 1.8 — the label"]
+    assert doc.cut_code == [(37, "figure = plotting.overview_figure(")]
