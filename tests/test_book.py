@@ -519,6 +519,10 @@ def test_the_closing_page_executes_after_chapters_5_to_8_and_closes_the_chapters
     keys = re.findall(r"09_findings\.ipynb::(\w+)", (ROOT / "book" / "intro.md").read_text())
     assert len(keys) == 2  # one line per data set
     assert all(f'glue("{key}", ' in findings_code for key in keys)
+    # MyST-NB reads `path::key:format` from the last colon: without a format the key is lost
+    # (`{glue:text}` of another page needs `:s` or another format spec)
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert not re.findall(r"\{glue:text\}`[^`]*::\w+`", intro), "a cross-page glue:text without :s"
 
 
 @pytest.mark.book
