@@ -28,6 +28,10 @@ def _chapters():
     return files
 
 
+# pages whose findings are tables, with no figure: 6b, the costs of a step and the controls
+PAGES_OF_TABLES = {"notebooks/06_costs"}
+
+
 @pytest.mark.book
 def test_every_chapter_executes_and_renders(built_book):
     html = built_book / "_build" / "html"
@@ -42,6 +46,8 @@ def test_every_chapter_executes_and_renders(built_book):
         assert code, f"{chapter} has no code cell"
         errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
         assert not errors
+        if chapter in PAGES_OF_TABLES:
+            continue
         assert any(o.get("data", {}).get("image/png") for c in code for o in c["outputs"]), (
             f"{chapter} produced no figure"
         )
@@ -544,7 +550,8 @@ def test_the_answers_stand_where_a_reader_looks(built_book):
                    "Table 9.1", "Figure 9.1", "effects on V_rand larger than"):
         assert needed in closing, needed
     assert closing.count("Limits.") == 4 and closing.count("Open.") == 4
-    summary5 = text("notebooks/05_results.html").split("Summary", 1)[1]
+    # the HTML has typographic apostrophes (smartquotes)
+    summary5 = text("notebooks/05_results.html").replace("’", "'").split("Summary", 1)[1]
     assert "comparisons with" in summary5 and "the paper's difference is" in summary5
-    summary8 = text("notebooks/08_topomortar.html").split("Summary", 1)[1]
+    summary8 = text("notebooks/08_topomortar.html").replace("’", "'").split("Summary", 1)[1]
     assert "comparisons with" in summary8 and "the authors' runs (" in summary8

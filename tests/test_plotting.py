@@ -264,3 +264,16 @@ def test_error_overlay_colours_missed_and_extra_foreground_on_the_truth():
         plotting.error_overlay(truth, prediction[:, :2])
     with pytest.raises(ValueError, match="0, 1"):
         plotting.error_overlay(truth * 255, prediction)
+
+
+def test_animation_html_needs_no_cdn_and_has_alt_text():
+    from matplotlib.animation import FuncAnimation
+
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1])
+    html_text = plotting.animation_html(FuncAnimation(fig, lambda i: (line,), frames=2), "a line")
+    plt.close(fig)
+    assert "font-awesome" not in html_text and 'class="fa ' not in html_text
+    assert '<img alt="a line" id=' in html_text and "▶" in html_text
+    with pytest.raises(ValueError, match="alt"):
+        plotting.animation_html(FuncAnimation(fig, lambda i: (line,), frames=2), " ")

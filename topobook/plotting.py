@@ -12,7 +12,9 @@ beside or below the axes (:func:`legend_outside`), never on the data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -725,3 +727,26 @@ def error_overlay(truth, prediction, missed_color: str = MORTAR_ERROR_COLORS["mi
     overlay[truth & ~prediction] = to_rgb(missed_color)
     overlay[~truth & prediction] = to_rgb(extra_color)
     return overlay
+
+
+# The buttons of matplotlib's HTML animation are Font Awesome icons loaded from a CDN: a book read
+# offline (and its browser test) gets a failed request and empty buttons; symbols replace them.
+_ANIMATION_BUTTONS = {
+    "fa-minus": "−", "fa-plus": "+", "fa-fast-backward": "⏮", "fa-step-backward": "⏴",
+    "fa-play fa-flip-horizontal": "◀", "fa-pause": "⏸", "fa-play": "▶",
+    "fa-step-forward": "⏵", "fa-fast-forward": "⏭",
+}
+
+
+def animation_html(animation, alt: str) -> str:
+    """``animation.to_jshtml(default_mode="once")`` made self-contained for the static book: no
+    stylesheet from a CDN (its Font Awesome button icons become plain symbols) and ``alt`` as the
+    frame image's alt text. Raises ``ValueError`` for an empty ``alt``."""
+    if not str(alt).strip():
+        raise ValueError("alt must say what the animation shows, got an empty text")
+    html_text = animation.to_jshtml(default_mode="once")
+    html_text = re.sub(r"<link rel=\"stylesheet\"\s*href=\"[^\"]*font-awesome[^\"]*\">\s*", "",
+                       html_text)
+    html_text = re.sub(r"<i class=\"fa ([\w -]+?)\"></i>",
+                       lambda m: _ANIMATION_BUTTONS.get(m.group(1), "·"), html_text)
+    return html_text.replace("<img id=", f'<img alt="{escape(str(alt), quote=True)}" id=', 1)
