@@ -400,18 +400,27 @@ def test_book_renders_printed_markdown_as_myst_and_solutions_open():
             / "bibliography_style.py").is_file()
 
 
-def test_reader_text_has_no_internal_wording_and_every_exercise_a_title():
-    """The Markdown a reader sees (book/*.md, notebooks' Markdown cells) names no test file and
-    no internal notes, no caption line starts with '>' (it would become a block quote), and
-    every exercise has a title."""
-    internal = re.compile(r"tests/|test_\w+\.py|project's (?:toolchain )?notes|project's kind")
+def _reader_texts(parameters: bool = False) -> dict[str, str]:
+    """The Markdown a reader sees, by file name: book/*.md, notebooks/*.md and the notebooks'
+    Markdown cells (with ``parameters``, their parameters cells too: the "How to rerun" page
+    shows those cells' comments)."""
     texts = {p.name: p.read_text() for p in (ROOT / "book").glob("*.md")}
     texts.update({p.name: p.read_text() for p in (ROOT / "notebooks").glob("*.md")})
     for path in (ROOT / "notebooks").glob("*.ipynb"):
         cells = json.loads(path.read_text())["cells"]
         texts[path.name] = "\n\n".join(
-            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
-        )
+            "".join(c["source"]) for c in cells
+            if c["cell_type"] == "markdown"
+            or (parameters and "parameters" in c["metadata"].get("tags", [])))
+    return texts
+
+
+def test_reader_text_has_no_internal_wording_and_every_exercise_a_title():
+    """The Markdown a reader sees (book/*.md, notebooks' Markdown cells) names no test file and
+    no internal notes, no caption line starts with '>' (it would become a block quote), and
+    every exercise has a title."""
+    internal = re.compile(r"tests/|test_\w+\.py|project's (?:toolchain )?notes|project's kind")
+    texts = _reader_texts()
     problems = []
     for name, text in texts.items():
         problems += [f"{name}: {m.group()!r}" for m in internal.finditer(text)]
@@ -472,13 +481,7 @@ def test_every_literal_equation_number_is_named_as_the_papers():
     must say so ("the paper's eq. (2)", "eqs. (1)–(3) of the paper"), in the Markdown a reader
     sees and in the comments of the parameters cells (the "How to rerun" page shows them)."""
     typed = re.compile(r"\b[Ee]qs?\.\s*\(?\d")
-    texts = {p.name: p.read_text() for p in (ROOT / "book").glob("*.md")}
-    texts.update({p.name: p.read_text() for p in (ROOT / "notebooks").glob("*.md")})
-    for path in (ROOT / "notebooks").glob("*.ipynb"):
-        cells = json.loads(path.read_text())["cells"]
-        texts[path.name] = "\n\n".join(
-            "".join(c["source"]) for c in cells
-            if c["cell_type"] == "markdown" or "parameters" in c["metadata"].get("tags", []))
+    texts = _reader_texts(parameters=True)
     problems = []
     for name, text in texts.items():
         for match in typed.finditer(text):
