@@ -205,6 +205,52 @@ def test_thinned_betti_matching_scores_the_segmentation_v_rand_scores():
     assert scores["mean"]["betti_matching"] == 1 and scores["mean"]["betti_matching_thinned"] == 0
 
 
+def test_thinned_betti_error_counts_cells_and_holes_of_the_segmentation_v_rand_scores():
+    # hand-worked, one 12 x 12 window: two cells (1) either side of a membrane column (0)
+    truth = np.ones((12, 12), dtype=np.uint8)
+    truth[:, 6] = 0
+    speck = truth.copy()
+    speck[3, 2] = 0  # a hole in the left cell on the raw mask (b1 + 1); thinning fills it
+    split = truth.copy()
+    split[8, :6] = 0  # cuts the left cell in two: b0 + 1 on both
+    gap = truth.copy()
+    gap[5, 6] = 1  # the two cells joined through the membrane: b0 - 1 on both
+    for pred, raw, thinned in ((truth, 0, 0), (speck, 1, 0), (split, 1, 1), (gap, 1, 1)):
+        assert pixel.betti_error(
+            pred, truth, "standard", patch_size=12, positions=[(0, 0)]) == raw
+        assert evaluation.thinned_betti_error(pred, truth, 12) == thinned
+    # a constant prediction is one cell after thinning, "all cell" and "all membrane" alike (the
+    # challenge floods a boundary-only image into one basin): it misses the second cell
+    assert evaluation.thinned_betti_error(np.zeros_like(truth), truth, 12) == 1
+    assert evaluation.thinned_betti_error(np.ones_like(truth), truth, 12) == 1
+    # read at a threshold with the other metrics, over the tiling windows of side 6
+    scores = evaluation.score_at_threshold(speck[None].astype(float), truth[None], [0], 0.5, 6)
+    assert scores["mean"]["betti_8conn_thinned"] == 0 and scores["mean"]["betti_8conn"] > 0
+
+
+def test_thinned_betti_error_is_gudhi_s_betti_numbers_of_the_thinned_cells():
+    # an independent oracle on inputs written for this test: gudhi's cubical complex of the
+    # thinned cells (cells 8-connected: the superlevel set of the mask, as chapter 1 builds it)
+    gudhi = pytest.importorskip("gudhi")
+    rng = np.random.default_rng(11)
+    truth = (rng.random((48, 48)) > 0.25).astype(np.uint8)
+    pred = (rng.random((48, 48)) > 0.3).astype(np.uint8)
+
+    def betti(mask):
+        complex_ = gudhi.CubicalComplex(top_dimensional_cells=1.0 - mask.astype(float))
+        complex_.compute_persistence()
+        b = complex_.persistent_betti_numbers(0.5, 0.5)
+        return b[0], b[1]
+
+    cells = evaluation.thinned_cells(pred).astype(np.uint8)
+    expected = []
+    for r in range(0, 48, 16):
+        for c in range(0, 48, 16):
+            bp, bt = betti(cells[r:r + 16, c:c + 16]), betti(truth[r:r + 16, c:c + 16])
+            expected.append(abs(bp[0] - bt[0]) + abs(bp[1] - bt[1]))
+    assert evaluation.thinned_betti_error(pred, truth, 16) == pytest.approx(np.mean(expected))
+
+
 def test_separated_cells_breaks_diagonal_contacts_only():
     labels = np.array([[1, 1, 0, 2], [1, 0, 2, 2], [0, 0, 0, 0], [3, 3, 3, 3]])
     cells = evaluation.separated_cells(labels)

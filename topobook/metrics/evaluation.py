@@ -66,7 +66,9 @@ METRICS = {
 METRIC_RANGES = {
     **{name: (0.0, 1.0) for name, higher in METRICS.items() if higher},
     "betti_8conn": (0.0, None),
+    "betti_8conn_thinned": (0.0, None),
     "betti_matching": (0.0, None),
+    "betti_matching_thinned": (0.0, None),
     "betti_paper": (0.0, None),
 }
 REFERENCES = ("all_cell", "all_membrane", "raw_threshold")
@@ -257,7 +259,11 @@ def _score_slice_at(
     scores["cldice"] = pixel.cldice(pred, truth)
     scores["betti_8conn"] = _betti_8conn(pred, truth, betti_window)
     scores["betti_matching"] = float(betti_matching_error(pred, truth)["betti_matching_error"])
-    scores["betti_matching_thinned"] = thinned_betti_matching(pred, truth)
+    cells = thinned_cells(pred).astype(np.uint8)  # the segmentation V_rand scores
+    scores["betti_matching_thinned"] = float(
+        betti_matching_error(cells, truth)["betti_matching_error"]
+    )
+    scores["betti_8conn_thinned"] = _betti_8conn(cells, truth, betti_window)
     scores["membrane_fraction"] = float(1.0 - pred.mean())
     scores["membrane_fraction_truth"] = float(1.0 - np.asarray(truth, dtype=float).mean())
     return scores
@@ -278,8 +284,30 @@ def thinned_betti_matching(pred: np.ndarray, truth: np.ndarray) -> float:
     The dams are 4-connected, and two labels can touch diagonally across one; the cubical complex
     of the Betti matching error joins cells 8-connected, so a pixel that has another label among
     its 8 neighbours becomes a dam too (:func:`separated_cells`), and each label stays a cell."""
-    cells = separated_cells(isbi_challenge.thin_boundaries(np.asarray(pred) > 0))
+    cells = thinned_cells(pred)
     return float(betti_matching_error(cells.astype(np.uint8), truth)["betti_matching_error"])
+
+
+def thinned_cells(pred: np.ndarray) -> np.ndarray:
+    """The cells of the segmentation V_rand scores, as a boolean mask ``(H, W)``: ``pred``
+    ``(H, W)`` in {0, 1} (1 = cell) thinned as the ISBI challenge thins it
+    (:func:`topobook.metrics.isbi_challenge.thin_boundaries`), with diagonal contacts of two
+    labels turned into dams (:func:`separated_cells`), so that the cubical complex (cells
+    8-connected) sees each label as one cell."""
+    return separated_cells(isbi_challenge.thin_boundaries(np.asarray(pred) > 0))
+
+
+def thinned_betti_error(
+    pred: np.ndarray, truth: np.ndarray, betti_window: int = BETTI_WINDOW
+) -> float:
+    """The standard Betti error (``betti_8conn``: cells 8-connected, holes 4-connected) of the
+    segmentation V_rand scores (:func:`thinned_cells`) against ``truth`` ``(H, W)`` (1 = cell), on
+    the non-overlapping ``betti_window`` windows that tile the slice, averaged: per window
+    ``|b0 - b0'| + |b1 - b1'|``. Unlike the Betti matching error it matches no feature by
+    location, so a prediction with about the truth's number of cells per window scores near 0
+    where a constant prediction misses every cell of every window. A membrane speck inside a
+    cell is a hole on the raw mask and nothing here (tested)."""
+    return _betti_8conn(thinned_cells(pred).astype(np.uint8), truth, betti_window)
 
 
 def separated_cells(labels: np.ndarray) -> np.ndarray:
@@ -309,7 +337,8 @@ def score_at_threshold(
     Per slice: ``v_rand`` and ``v_info`` (the slice's V_rand and V_info after thinning at that
     threshold, :func:`topobook.metrics.isbi_challenge.isbi_slice_curves`), ``betti_matching``
     (whole slice), ``betti_matching_thinned`` (the same of the thinned segmentation that V_rand
-    scores, :func:`thinned_betti_matching`), ``betti_8conn`` (mean over the windows of
+    scores, :func:`thinned_betti_matching`), ``betti_8conn_thinned`` (the windows' Betti error of
+    that segmentation, :func:`thinned_betti_error`), ``betti_8conn`` (mean over the windows of
     :func:`topobook.metrics.pixel.tiled_positions`, side ``betti_window``; no seed), ``cldice``, the
     pixel metrics with ``dice``, and
     ``membrane_fraction`` / ``membrane_fraction_truth`` (the share of pixels predicted / labelled
@@ -350,7 +379,9 @@ def evaluate_at_operating_point(
     read there (:func:`score_at_threshold`).
 
     Returns :func:`score_at_threshold`'s dict plus ``"operating_point"``: ``{"threshold",
-    "metric", "validation_value", "grid"}`` and ``"evaluation_oracle"``: the challenge's own
+    "metric", "validation_value", "grid", "validation_scores"}`` (``validation_scores``: every
+    metric of the validation slices at that threshold, their means; what a validation criterion
+    other than ``metric`` reads) and ``"evaluation_oracle"``: the challenge's own
     reading of the evaluation stack (:func:`topobook.metrics.isbi_challenge.isbi_stack_scores` on
     Fiji's 0.1 grid, the best threshold *of the evaluation slices*; an oracle, reported apart, never
     the primary score).
@@ -363,6 +394,9 @@ def evaluate_at_operating_point(
         "metric": metric,
         "validation_value": choice["value"],
         "grid": f"{len(grid)} thresholds from {min(grid):g} to {max(grid):g}",
+        "validation_scores": score_at_threshold(  # positions for slice numbers: means only
+            val_probabilities, val_masks, list(range(len(val_probabilities))),
+            choice["threshold"], betti_window)["mean"],
     }
     oracle = isbi_challenge.isbi_stack_scores(probabilities, masks)
     result["evaluation_oracle"] = {

@@ -59,7 +59,8 @@ EPOCHS = 40  # the stable recipe's
 BRANCH_EPOCH = 28  # 70 % of 40: the arms share epochs 1-28
 BEST_THRESHOLD_STEP = 0.01  # the grid of the threshold-free reading
 FOLDER = "07_branched"  # <results_dir>/07_branched/{pilot,study}/<arm>/seed<k>
-ENDPOINTS = ("v_rand", "betti_matching_thinned", "betti_8conn", "betti_matching")
+ENDPOINTS = ("v_rand", "betti_8conn_thinned", "betti_matching_thinned", "betti_8conn",
+             "betti_matching")
 READINGS = ("at_operating_point", "at_best_threshold")
 
 
@@ -120,13 +121,20 @@ def run_readings(out_dir: str | Path) -> dict:
     """One finished run's numbers for the pilot's table: per reading (:data:`READINGS`) and
     endpoint (:data:`ENDPOINTS`) ``"<reading>:<endpoint>"``, the two thresholds, and what the
     run's validation slices say (``val_v_rand``: the validation stack's V_rand at its chosen
-    threshold, the first registration's λ criterion; ``val_bce``: the mean validation
-    cross-entropy of the averaged epochs)."""
+    threshold, the first registration's λ criterion; ``val_betti_8conn_thinned``: the thinned
+    segmentation's Betti error of the validation slices at that threshold; ``val_bce``: the mean
+    validation cross-entropy of the averaged epochs)."""
     result = load_run(out_dir)
     if "at_best_threshold" not in result:
         raise ValueError(
             f"{out_dir} has no best-threshold reading: it was trained without "
             "best_threshold_step; retrain it with this design's configuration (run_config)"
+        )
+    missing = [e for e in ENDPOINTS if e not in result["at_best_threshold"]["mean"]]
+    if missing:
+        raise ValueError(
+            f"{out_dir} was scored before the endpoint(s) {missing} existed: delete the run's "
+            "folder and build again, or rescore it from its saved weights"
         )
     row = {}
     for reading in READINGS:
@@ -134,7 +142,14 @@ def run_readings(out_dir: str | Path) -> dict:
         for endpoint in ENDPOINTS:
             row[f"{reading}:{endpoint}"] = float(scores["mean"][endpoint])
         row[f"{reading}:threshold"] = float(scores["threshold"])
-    row["val_v_rand"] = float(result["at_operating_point"]["operating_point"]["validation_value"])
+    operating_point = result["at_operating_point"]["operating_point"]
+    row["val_v_rand"] = float(operating_point["validation_value"])
+    if "validation_scores" not in operating_point:
+        raise ValueError(
+            f"{out_dir} was scored before the validation slices' scores were recorded: delete "
+            "the run's folder and build again, or rescore it from its saved weights")
+    row["val_betti_8conn_thinned"] = float(
+        operating_point["validation_scores"]["betti_8conn_thinned"])
     history = result["history"][-int(result["config"]["average_epochs"] or 1):]
     row["val_bce"] = float(np.mean([h["val_bce"] for h in history]))
     trunk = result.get("trunk") or {}
@@ -203,18 +218,25 @@ def correlation(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def criterion_correlations(table, target: str = "at_best_threshold:v_rand") -> dict:
-    """How well each validation criterion predicts the pilot's evaluation score ``target``: the
-    correlation over the prior runs of the criterion's paired difference (prior - baseline, same
-    seed) with the target's. Paired, because a λ is chosen among branches of one trunk, so only
-    what the branch changes matters. Criteria, both read on the validation slices only:
-    ``val_v_rand`` (the first registration's) and ``val_bce`` (its sign flipped, so that higher
-    is better for both)."""
-    target_diff = paired_differences(table, target)["difference"]
+# validation criteria of λ (all read on the validation slices only): column -> +1 when higher
+# is better, -1 when lower is
+CRITERIA = {"val_v_rand": 1.0, "val_betti_8conn_thinned": -1.0, "val_bce": -1.0}
+
+
+def criterion_correlations(table, target: str = "at_best_threshold:v_rand",
+                           higher_is_better: bool = True) -> dict:
+    """How well each validation criterion (:data:`CRITERIA`) predicts the pilot's evaluation
+    score ``target``: the correlation over the prior runs of the criterion's paired difference
+    (prior - baseline, same seed) with the target's, both signed so that positive is better.
+    Paired, because a λ is chosen among branches of one trunk, so only what the branch changes
+    matters. ``val_v_rand`` is the first registration's criterion."""
+    target_diff = paired_differences(table, target)["difference"] * (
+        1.0 if higher_is_better else -1.0)
     out = {}
-    for criterion, sign in (("val_v_rand", 1.0), ("val_bce", -1.0)):
-        diff = paired_differences(table, criterion)["difference"] * sign
-        out[criterion] = correlation(diff, target_diff)
+    for criterion, sign in CRITERIA.items():
+        if criterion in table:
+            diff = paired_differences(table, criterion)["difference"] * sign
+            out[criterion] = correlation(diff, target_diff)
     return out
 
 
@@ -262,6 +284,77 @@ def trivial_readings(fold: str = "P", thresholds=None) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ the registered study
+
+
+def load_registration(path: str | Path | None = None) -> dict:
+    """The second registration (``path``; ``None``: ``topobook/study/
+    preregistration_branched.yml``), checked for the keys the study and its analysis read."""
+    from topobook.study.branched_analysis import PREREGISTRATION
+    from topobook.study.confirmatory import _read_yaml
+
+    keys = {"title", "registered", "question", "hypotheses", "recipe", "branch_epoch", "arms",
+            "folds", "seeds", "endpoints", "analysis", "power", "pilot"}
+    return _read_yaml(path, PREREGISTRATION, "registration", keys)[1]
+
+
+def load_registration_record(path: str | Path | None = None) -> dict:
+    """What the second registration recorded when it was registered (``path``; ``None``:
+    ``topobook/study/preregistration_branched_record.yml``): the pilot's numbers on the
+    registering machine, that machine, the date, and the SHA-256 of the registration and of its
+    analysis code (:func:`topobook.study.branched_analysis.check_fingerprint`)."""
+    from topobook.study.branched_analysis import RECORD
+    from topobook.study.confirmatory import _read_yaml
+
+    keys = {"registered", "machine", "pilot", "power", "sha256"}
+    return _read_yaml(path, RECORD, "registration record", keys)[1]
+
+
+def study_seeds(spec: dict, per_fold: int | None = None) -> dict[str, list[int]]:
+    """The registered seeds of each fold (``per_fold`` fewer only to test the code): fold k of
+    ``spec["folds"]`` uses ``first + k * fold_stride + 0, 1, ...``."""
+    seeds = spec["seeds"]
+    n = int(seeds["per_fold"] if per_fold is None else per_fold)
+    if n < 1:
+        raise ValueError(f"per_fold must be >= 1, got {per_fold!r}")
+    return {fold: [int(seeds["first"]) + k * int(seeds["fold_stride"]) + i for i in range(n)]
+            for k, fold in enumerate(spec["folds"])}
+
+
+def study_runs(
+    results_dir: str | Path,
+    spec: dict,
+    per_fold: int | None = None,
+    overrides: dict | None = None,
+) -> list[tuple[Path, TrainConfig]]:
+    """The registered study's runs: per fold and seed (:func:`study_seeds`) the baseline trunk,
+    then each registered prior at its registered λ, branched from it after
+    ``spec["branch_epoch"]``. Every run carries the registration's SHA-256
+    (``registration_sha256``: in its identity and its ``metrics.json``). Folders
+    ``<results_dir>/07_branched/study/<fold>/<arm>/seed<k>``; trunks before branches."""
+    from topobook.study.branched_analysis import registration_sha256
+
+    if int(spec["branch_epoch"]) != BRANCH_EPOCH or spec["recipe"] != RECIPE:
+        raise ValueError(
+            f"the registration branches at epoch {spec['branch_epoch']} of recipe "
+            f"{spec['recipe']!r}; this code runs epoch {BRANCH_EPOCH} of {RECIPE!r}")
+    sha = registration_sha256()
+    extra = {**dict(overrides or {}), "registration_sha256": sha}
+    root = Path(results_dir) / FOLDER / "study"
+    runs = []
+    for fold, seeds in study_seeds(spec, per_fold).items():
+        for seed in seeds:
+            runs.append((root / fold / "baseline" / f"seed{seed}",
+                         run_config("baseline", None, fold, seed, extra)))
+        for arm, fields in spec["arms"].items():
+            if arm == "baseline":
+                continue
+            for seed in seeds:
+                runs.append((root / fold / arm / f"seed{seed}",
+                             run_config(arm, float(fields["lam"]), fold, seed, extra)))
+    return runs
+
+
 # ------------------------------------------------------------------ the pilot, summed up
 
 # The readings and endpoints the pilot's tables show, with their labels.
@@ -270,6 +363,8 @@ PILOT_COLUMNS = {
     "at_best_threshold:v_rand": "V_rand at the stack's best threshold",
     "at_operating_point:betti_matching_thinned": "BM error, thinned, validation thr.",
     "at_best_threshold:betti_matching_thinned": "BM error, thinned, best thr.",
+    "at_operating_point:betti_8conn_thinned": "Betti error, thinned, validation thr.",
+    "at_best_threshold:betti_8conn_thinned": "Betti error, thinned, best thr.",
     "at_best_threshold:betti_matching": "BM error, raw mask, best thr.",
     "val_v_rand": "validation V_rand (criterion)",
 }

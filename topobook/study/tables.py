@@ -33,7 +33,12 @@ METRIC_NAMES = {
     "correctness": "correctness",
     "quality": "quality",
     "betti_paper": "Betti (paper)",
+    "betti_8conn_thinned": "Betti error, thinned",
+    "betti_matching_thinned": "Betti matching, thinned",
 }
+# metrics read at one threshold only (topobook.metrics.evaluation.score_at_threshold), on the
+# thinned segmentation that V_rand scores; lower is better
+THRESHOLD_ONLY_METRICS = {"betti_8conn_thinned": False, "betti_matching_thinned": False}
 
 
 def _number(value) -> float | None:
@@ -156,12 +161,13 @@ def metric_label(name: str, arrow: bool = True, short: bool = False) -> str:
     higher is better and ↓ when lower is: ``"betti_matching"`` -> ``"Betti matching ↓"``; with
     ``short``, the abbreviation of :data:`METRIC_ABBREVIATIONS` where there is one
     (``"completeness"`` -> ``"compl. ↑"``)."""
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
+    known = {**METRICS, **THRESHOLD_ONLY_METRICS}
+    if name not in known:
+        raise ValueError(f"unknown metric {name!r}; known: {sorted(known)}")
     label = METRIC_NAMES.get(name, name)
     if short:
         label = METRIC_ABBREVIATIONS.get(name, label)
-    return f"{label} {'↑' if METRICS[name] else '↓'}" if arrow else label
+    return f"{label} {'↑' if known[name] else '↓'}" if arrow else label
 
 
 FORMATS: dict[str, Callable] = {
