@@ -139,6 +139,11 @@ def test_evaluate_at_operating_point_chooses_on_validation_only():
     assert oracle["v_rand"] == 1.0
     assert oracle["threshold_v_rand"] == isbi_challenge.ISBI_THRESHOLDS[6]
     assert [r["slice"] for r in result["per_slice"]] == [4, 5, 6]
+    # the validation slices read at the chosen threshold: their V_rand is the value that chose it
+    validation = result["operating_point"]["validation_scores"]
+    assert validation["v_rand"] == pytest.approx(result["operating_point"]["validation_value"])
+    assert validation == evaluation.score_at_threshold(val_p, val_m, range(len(val_p)), 0.31,
+                                                       3)["mean"]
     json.dumps(result)
 
 

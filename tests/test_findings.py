@@ -331,3 +331,37 @@ def test_sentences_reject_unknown_verdicts_and_metrics():
         findings.endpoint_name("hd95")
     assert findings.endpoint_name("betti1_error") == "Betti-1 error"
     assert stats.smallest_p_value(16) * 4 < 0.05  # the registered family can reach α
+
+
+def test_the_second_registration_s_outcome_round_trips_to_answers(tmp_path):
+    from topobook.study import branched_analysis as ba
+    from topobook.study import branched_study as bs
+
+    spec = bs.load_registration()
+    rng = np.random.default_rng(5)
+    rows = []
+    for fold in spec["folds"]:
+        for seed in range(6):
+            base = 0.94 + rng.normal(0, 0.01)
+            rows.append({"fold": fold, "arm": "baseline", "seed": seed, "v_rand": base,
+                         "betti_8conn_thinned": 1.3})
+            for prior, shift in (("topo_loss", 0.03), ("betti_matching", 0.0)):
+                rows.append({"fold": fold, "arm": prior, "seed": seed,
+                             "v_rand": base + shift + rng.normal(0, 0.001),
+                             "betti_8conn_thinned": 1.3 + rng.normal(0, 0.01)})
+    primary = ba.primary_analysis(pd.DataFrame(rows), spec)
+    main = primary[primary["fold"] == "all"]
+    outcome = {"registered_design": True, "runs": 36, "machines": 1,
+               "primary": main[["prior", "endpoint", "n", "delta", "low", "high", "p_holm",
+                                "rejected", "tost_p_holm", "equivalent", "margin"]]
+               .astype(object).to_dict("records")}
+    path = tmp_path / findings.BRANCHED_OUTCOME
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(outcome, default=float))
+    answers = findings.branched_answers(findings.branched_outcome(tmp_path))
+    verdicts = {(r.comparison, r.endpoint): r.verdict for r in answers.itertuples()}
+    assert verdicts[("topo_loss", "v_rand")] == "better"  # +0.03 in every pair
+    assert verdicts[("betti_matching", "v_rand")] == "equivalent"  # within ±0.019
+    topology = answers[answers["endpoint"] == "betti_8conn_thinned"]
+    assert topology["improvement"].abs().max() < 0.1
+    assert findings.branched_outcome(tmp_path / "elsewhere") is None

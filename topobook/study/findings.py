@@ -338,6 +338,48 @@ def registered_limits(record: dict | None = None, field_effect: float = FIELD_EF
     }
 
 
+BRANCHED_OUTCOME = "07_branched/study_outcome.json"  # in results_dir, written by chapter 7
+
+
+def branched_outcome(results_dir) -> dict | None:
+    """What chapter 7 wrote of the second registration's study (``<results_dir>/07_branched/
+    study_outcome.json``: its primary family, the runs, whether they were the registered
+    design), or ``None`` where this build did not train it."""
+    import json
+
+    path = Path(results_dir) / BRANCHED_OUTCOME
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def branched_answers(outcome: dict, alpha: float | None = None):
+    """The second registration's answers (:data:`ANSWER_COLUMNS`) from :func:`branched_outcome`:
+    each prior and primary endpoint over all pairs, with the registered margin and the TOST
+    decision (chapter 7's Table 7.17)."""
+    import pandas as pd
+
+    from topobook.metrics.evaluation import METRICS
+    from topobook.study import branched_study as bs
+    from topobook.study import stats
+    from topobook.study.tables import THRESHOLD_ONLY_METRICS
+
+    spec = bs.load_registration()
+    alpha = float(spec["analysis"]["alpha"]) if alpha is None else alpha
+    main = pd.DataFrame(outcome["primary"])
+    if main.empty:
+        raise ValueError("the second study's outcome holds no primary comparison")
+    table = pd.DataFrame({
+        "run": main["prior"], "metric": main["endpoint"], "n": main["n"],
+        "mean_difference": main["delta"], "low": main["low"], "high": main["high"],
+        "p_holm": main["p_holm"], "rejected": main["rejected"].astype(bool),
+        "smallest_reachable_p": [min(1.0, len(main) * stats.smallest_p_value(int(n)))
+                                 for n in main["n"]],
+        "margin": main["margin"], "equivalent": main["equivalent"].astype(bool)})
+    known = {**METRICS, **THRESHOLD_ONLY_METRICS}
+    directions = {m: known[m] for m in spec["endpoints"]["primary"]}
+    return answers_from_table(table, "the second registration (chapter 7)",
+                              "the primary family", directions, alpha)
+
+
 # ------------------------------------------------------------------ TopoMortar, chapter 8
 
 
@@ -372,9 +414,9 @@ def endpoint_name(metric: str) -> str:
     ``"betti1_error"`` -> ``"Betti-1 error"``."""
     from topobook.metrics.evaluation import METRICS
     from topobook.study import topomortar_study as tmt
-    from topobook.study.tables import metric_label
+    from topobook.study.tables import THRESHOLD_ONLY_METRICS, metric_label
 
-    if metric in METRICS:
+    if metric in METRICS or metric in THRESHOLD_ONLY_METRICS:
         return metric_label(metric, arrow=False)
     if metric in tmt.METRIC_LABELS:
         return tmt.METRIC_LABELS[metric].rstrip(" ↑↓")
@@ -455,9 +497,10 @@ def family_sentence(answers) -> str:
     return text + "; ".join(parts) + "."
 
 
-def isbi_line(registered) -> str:
-    """The landing page's line for ISBI 2012, from :func:`registered_answers`: what the
-    pre-registered study showed on V_rand, prior by prior, in plain text."""
+def isbi_line(registered, study: str = "the pre-registered study") -> str:
+    """The landing page's line for ISBI 2012, from :func:`registered_answers` (or
+    :func:`branched_answers`, with ``study`` naming it): what the registered study showed on
+    V_rand, prior by prior, in plain text."""
     from topobook.study.tables import interval, signed
 
     rows = registered[registered["endpoint"] == "v_rand"].to_dict("records")
@@ -482,7 +525,7 @@ def isbi_line(registered) -> str:
         else:
             parts.append(f"{named(group)} {'raised' if verdict == 'better' else 'lowered'} "
                          "V_rand")
-    return (f"ISBI 2012, the pre-registered study ({int(rows[0]['n'])} seed pairs): "
+    return (f"ISBI 2012, {study} ({int(rows[0]['n'])} seed pairs): "
             + "; ".join(parts) + ".")
 
 
@@ -523,9 +566,12 @@ def higher_is_better(metric: str) -> bool:
     :data:`topobook.study.topomortar_study.HEADLINE`)."""
     from topobook.metrics.evaluation import METRICS
     from topobook.study import topomortar_study as tmt
+    from topobook.study.tables import THRESHOLD_ONLY_METRICS
 
     if metric in METRICS:
         return bool(METRICS[metric])
+    if metric in THRESHOLD_ONLY_METRICS:
+        return bool(THRESHOLD_ONLY_METRICS[metric])
     if metric in tmt.HEADLINE:
         return bool(tmt.HEADLINE[metric])
     raise ValueError(f"unknown metric {metric!r}")
