@@ -38,7 +38,7 @@ book: $(VENV)/.installed
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed
 	$(PY) -m ruff check topobook tests benchmarks book
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS)) --durations=15
 
 ## Quick loop while developing: lint and unit tests, no notebooks.
 unit: $(VENV)/.installed
