@@ -147,3 +147,27 @@ def test_the_serial_gate_opens_only_when_every_primary_is_rejected():
     primary_mixed = ba.primary_analysis(mixed, spec)
     assert not ba.gate_open(primary_mixed)
     assert ba.secondary_analysis(mixed, spec, primary_mixed).empty
+
+
+def test_the_committed_outcome_is_the_registered_analysis_of_its_runs():
+    # the record's numbers are data (one machine's runs); what is checked is that they are the
+    # registered analysis' own: its answer follows from its rows by the registered rules
+    spec = bs.load_registration()
+    outcome = bs.load_registration_outcome()
+    primary = bs.outcome_primary(outcome)
+    main = primary[primary["fold"] == "all"]
+    assert set(zip(main["prior"], main["endpoint"], strict=True)) == {
+        (p, e) for p in PRIORS for e in spec["endpoints"]["primary"]}
+    assert outcome["runs"] == 2 * spec["seeds"]["per_fold"] * len(spec["arms"])
+    assert set(main["n"]) == {outcome["pairs"]} == {2 * spec["seeds"]["per_fold"]}
+    assert np.allclose(stats.holm(main["p"].to_numpy(dtype=float)), main["p_holm"].astype(float))
+    for row in main.itertuples():
+        assert row.margin == spec["endpoints"]["primary"][row.endpoint]["margin"]
+        assert row.rejected == (row.p_holm <= spec["analysis"]["alpha"])
+        assert row.low <= row.delta <= row.high
+    for prior, verdict in ba.answer(primary).items():
+        rows = main[main["prior"] == prior]
+        if not rows["rejected"].astype(bool).any() and rows["equivalent"].astype(bool).all():
+            assert verdict.startswith("no effect larger than the margins")
+    gate = ba.gate_open(primary.assign(rejected=primary["rejected"].astype(object)))
+    assert gate == isinstance(outcome["secondary"], list)

@@ -364,4 +364,10 @@ def test_the_second_registration_s_outcome_round_trips_to_answers(tmp_path):
     assert verdicts[("betti_matching", "v_rand")] == "equivalent"  # within ±0.019
     topology = answers[answers["endpoint"] == "betti_8conn_thinned"]
     assert topology["improvement"].abs().max() < 0.1
-    assert findings.branched_outcome(tmp_path / "elsewhere") is None
+    # without this build's runs, the committed outcome of the registering machine is read
+    registered = findings.branched_outcome(tmp_path / "elsewhere")
+    assert registered["source"] == "registered" and registered["registered_design"]
+    committed = findings.branched_answers(registered)
+    assert len(committed) == 4 and set(committed["n"]) == {registered["pairs"]}
+    assert set(committed["margin"]) == {v["margin"]
+                                        for v in spec["endpoints"]["primary"].values()}

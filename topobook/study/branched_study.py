@@ -310,6 +310,34 @@ def load_registration_record(path: str | Path | None = None) -> dict:
     return _read_yaml(path, RECORD, "registration record", keys)[1]
 
 
+OUTCOME = Path(__file__).resolve().parent / "preregistration_branched_outcome.yml"
+
+
+def load_registration_outcome(path: str | Path | None = None) -> dict:
+    """The second study's outcome on its registering machine (``path``; ``None``:
+    ``topobook/study/preregistration_branched_outcome.yml``): its runs, the machine, per fold and
+    arm the mean and SD of each endpoint (``arms``, keyed ``"<fold>/<arm>"``), the noise per
+    prior and endpoint (``spread``), and the registered analysis' primary table (``primary``,
+    the rows of :func:`topobook.study.branched_analysis.primary_analysis`)."""
+    from topobook.study.confirmatory import _read_yaml
+
+    keys = {"trained", "commit", "machine", "machines", "runs", "pairs", "arms", "spread",
+            "primary", "secondary"}
+    return _read_yaml(path, OUTCOME, "outcome record", keys)[1]
+
+
+def outcome_primary(outcome: dict):
+    """The primary table of :func:`load_registration_outcome` as a DataFrame, with the columns
+    of :func:`topobook.study.branched_analysis.primary_analysis` (fold rows carry NaN where
+    the study tested nothing)."""
+    import pandas as pd
+
+    table = pd.DataFrame(outcome["primary"])
+    for column in ("rejected", "equivalent"):
+        table[column] = table[column].astype(object)
+    return table
+
+
 def study_seeds(spec: dict, per_fold: int | None = None) -> dict[str, list[int]]:
     """The registered seeds of each fold (``per_fold`` fewer only to test the code): fold k of
     ``spec["folds"]`` uses ``first + k * fold_stride + 0, 1, ...``."""

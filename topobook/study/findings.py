@@ -341,14 +341,26 @@ def registered_limits(record: dict | None = None, field_effect: float = FIELD_EF
 BRANCHED_OUTCOME = "07_branched/study_outcome.json"  # in results_dir, written by chapter 7
 
 
-def branched_outcome(results_dir) -> dict | None:
-    """What chapter 7 wrote of the second registration's study (``<results_dir>/07_branched/
-    study_outcome.json``: its primary family, the runs, whether they were the registered
-    design), or ``None`` where this build did not train it."""
+def branched_outcome(results_dir) -> dict:
+    """The second registration's study as the closing page reads it: what chapter 7 wrote of
+    this build's runs (``<results_dir>/07_branched/study_outcome.json``: its primary family, the
+    runs, whether they were the registered design; ``"source": "this build"``) where the build
+    trained them, else the committed outcome of the registering machine
+    (:func:`topobook.study.branched_study.load_registration_outcome`; ``"source":
+    "registered"``)."""
     import json
 
     path = Path(results_dir) / BRANCHED_OUTCOME
-    return json.loads(path.read_text()) if path.exists() else None
+    if path.exists():
+        return {**json.loads(path.read_text()), "source": "this build"}
+    from topobook.study import branched_study as bs
+
+    record = bs.load_registration_outcome()
+    return {"registered_design": True, "runs": int(record["runs"]),
+            "pairs": int(record["pairs"]), "machines": int(record["machines"]),
+            "machine": record["machine"], "commit": record["commit"],
+            "primary": [r for r in record["primary"] if r["fold"] == "all"],
+            "source": "registered"}
 
 
 def branched_answers(outcome: dict, alpha: float | None = None):
