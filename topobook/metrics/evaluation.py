@@ -66,9 +66,7 @@ METRICS = {
 METRIC_RANGES = {
     **{name: (0.0, 1.0) for name, higher in METRICS.items() if higher},
     "betti_8conn": (0.0, None),
-    "betti_8conn_thinned": (0.0, None),
     "betti_matching": (0.0, None),
-    "betti_matching_thinned": (0.0, None),
     "betti_paper": (0.0, None),
 }
 REFERENCES = ("all_cell", "all_membrane", "raw_threshold")
