@@ -95,7 +95,7 @@ def test_study_runs_carry_the_registration_and_branch_from_their_trunks(tmp_path
     seeds = bs.study_seeds(spec)
     assert seeds["A"][0] == spec["seeds"]["first"]
     assert seeds["B"][0] == spec["seeds"]["first"] + spec["seeds"]["fold_stride"]
-    with pytest.raises(ValueError, match="per_fold"):
+    with pytest.raises(ValueError, match="seeds per fold"):
         bs.study_seeds(spec, 0)
     with pytest.raises(ValueError, match="branches at epoch"):
         bs.study_runs(tmp_path, {**spec, "branch_epoch": 20})

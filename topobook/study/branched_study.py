@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from topobook.study.confirmatory import PRIORS, lambda_label, load_run, prior_of
+from topobook.study.confirmatory import PRIORS, lambda_label, load_run, prior_of, study_seeds
 from topobook.training.config import TrainConfig
 
 # ISBI 2012 slices 0-29. A one-slice guard between training and validation slices (neighbours
@@ -336,17 +336,6 @@ def outcome_primary(outcome: dict):
     for column in ("rejected", "equivalent"):
         table[column] = table[column].astype(object)
     return table
-
-
-def study_seeds(spec: dict, per_fold: int | None = None) -> dict[str, list[int]]:
-    """The registered seeds of each fold (``per_fold`` fewer only to test the code): fold k of
-    ``spec["folds"]`` uses ``first + k * fold_stride + 0, 1, ...``."""
-    seeds = spec["seeds"]
-    n = int(seeds["per_fold"] if per_fold is None else per_fold)
-    if n < 1:
-        raise ValueError(f"per_fold must be >= 1, got {per_fold!r}")
-    return {fold: [int(seeds["first"]) + k * int(seeds["fold_stride"]) + i for i in range(n)]
-            for k, fold in enumerate(spec["folds"])}
 
 
 def study_runs(

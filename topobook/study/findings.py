@@ -285,17 +285,27 @@ def registered_answers(record: dict | None = None, alpha: float | None = None):
     primary endpoint over all pairs, read from the committed record
     (:func:`topobook.study.confirmatory.load_record`, default the package's), with the
     registered margin and the TOST decision."""
-    import pandas as pd
 
     from topobook.metrics.evaluation import METRICS
     from topobook.study import confirmatory as cs
-    from topobook.study import stats
 
     record = cs.load_record() if record is None else record
     spec = cs.load_preregistration()
     alpha = float(spec["analysis"]["alpha"]) if alpha is None else alpha
     primary = cs.registered_primary(record)
-    main = primary[primary["fold"] == "all"]
+    directions = {m: METRICS[m] for m in spec["endpoints"]["primary"]}
+    return primary_family_answers(primary[primary["fold"] == "all"],
+                                  "the pre-registered study (chapter 7)", directions, alpha)
+
+
+def primary_family_answers(main, question: str, directions: Mapping[str, bool], alpha: float):
+    """Answers (:data:`ANSWER_COLUMNS`) from the ``fold == "all"`` rows of a registered study's
+    primary table (``prior, endpoint, n, delta, low, high, p_holm, rejected, margin,
+    equivalent``), the family being those rows."""
+    import pandas as pd
+
+    from topobook.study import stats
+
     table = pd.DataFrame({
         "run": main["prior"], "metric": main["endpoint"], "n": main["n"],
         "mean_difference": main["delta"], "low": main["low"], "high": main["high"],
@@ -303,9 +313,7 @@ def registered_answers(record: dict | None = None, alpha: float | None = None):
         "smallest_reachable_p": [min(1.0, len(main) * stats.smallest_p_value(int(n)))
                                  for n in main["n"]],
         "margin": main["margin"], "equivalent": main["equivalent"].astype(bool)})
-    directions = {m: METRICS[m] for m in spec["endpoints"]["primary"]}
-    return answers_from_table(table, "the pre-registered study (chapter 7)",
-                              "the primary family", directions, alpha)
+    return answers_from_table(table, question, "the primary family", directions, alpha)
 
 
 def registered_limits(record: dict | None = None, field_effect: float = FIELD_EFFECT) -> dict:
@@ -371,7 +379,6 @@ def branched_answers(outcome: dict, alpha: float | None = None):
 
     from topobook.metrics.evaluation import METRICS
     from topobook.study import branched_study as bs
-    from topobook.study import stats
     from topobook.study.tables import THRESHOLD_ONLY_METRICS
 
     spec = bs.load_registration()
@@ -379,17 +386,10 @@ def branched_answers(outcome: dict, alpha: float | None = None):
     main = pd.DataFrame(outcome["primary"])
     if main.empty:
         raise ValueError("the second study's outcome holds no primary comparison")
-    table = pd.DataFrame({
-        "run": main["prior"], "metric": main["endpoint"], "n": main["n"],
-        "mean_difference": main["delta"], "low": main["low"], "high": main["high"],
-        "p_holm": main["p_holm"], "rejected": main["rejected"].astype(bool),
-        "smallest_reachable_p": [min(1.0, len(main) * stats.smallest_p_value(int(n)))
-                                 for n in main["n"]],
-        "margin": main["margin"], "equivalent": main["equivalent"].astype(bool)})
     known = {**METRICS, **THRESHOLD_ONLY_METRICS}
     directions = {m: known[m] for m in spec["endpoints"]["primary"]}
-    return answers_from_table(table, "the second registration (chapter 7)",
-                              "the primary family", directions, alpha)
+    return primary_family_answers(main, "the second registration (chapter 7)", directions,
+                                  alpha)
 
 
 # ------------------------------------------------------------------ TopoMortar, chapter 8
