@@ -33,6 +33,11 @@ topologically processed images, ``input_mode="modified"`` as in the authors' not
 ``"processed"`` as in the text, or ``"raw+processed"``, both as two channels) and
 ``"topo_loss+topo_input"``.
 
+The data term (``base_loss=``): ``"bce"`` (the default, the book's), or ``"ce_dice"``, that BCE
+plus the soft Dice over both classes (:mod:`topobook.losses.soft_dice`), the TopoMortar authors'
+baseline loss. The input (``input_norm=``): the images as loaded (``"none"``), or each image
+standardised per channel over its own pixels (``"zscore"``), as the authors' loader does.
+
 Precision (``precision=``, :mod:`topobook.training.precision`): ``"fp32"`` (the default), or
 bfloat16 autocast of the forward passes (``"bf16"``, only where the machine does it natively;
 ``"auto"`` picks it there). A config at the default has the identity it had before the field
@@ -59,6 +64,12 @@ from topobook.training.precision import PRECISIONS, resolve_precision
 from topobook.training.unet import NORMS, default_device
 
 STRATEGIES = ("baseline", "topo_loss", "topo_input", "topo_loss+topo_input")
+# the data term of training: "bce" (the book's, membrane pixels weighted by membrane_weight), or
+# "ce_dice" (that BCE plus the soft Dice over both classes: the TopoMortar authors' baseline)
+BASE_LOSSES = ("bce", "ce_dice")
+# what the network sees of an image: as loaded ("none"), or standardised per image and channel
+# ("zscore": mean 0, SD 1 over each image's own pixels, as the TopoMortar authors' loader does)
+INPUT_NORMS = ("none", "zscore")
 INPUT_MODES = ("modified", "processed", "raw+processed")
 PROTOCOLS = ("held_out", "authors")
 LR_SCHEDULES = ("constant", "cosine")
@@ -95,11 +106,15 @@ _TRAINING_MODULES = (
     "topology/unionfind", "tip", "training/config", "training/run", "training/patches",
     "training/unet", "topology/betti_matching", "losses/skeleton_recall",
     "metrics/isbi_challenge", "metrics/topomortar_metrics", "losses/scnp", "training/precision",
+    "losses/soft_dice",
 )
 # Fields left out of identity() at their default value: fields added after runs were recorded,
 # whose default computes what those runs computed (their identity, and the reuse of their
 # results, must not change).
-_IDENTITY_DEFAULTS = {"precision": "fp32", "best_threshold_step": 0.0, "registration_sha256": ""}
+_IDENTITY_DEFAULTS = {
+    "precision": "fp32", "best_threshold_step": 0.0, "registration_sha256": "",
+    "base_loss": "bce", "input_norm": "none",
+}
 
 
 def code_hash() -> str:
@@ -149,6 +164,8 @@ class TrainConfig:
     average_epochs: int | None = None  # 0: select the epoch of lowest validation loss; k > 0:
     # evaluate the average of the weights at the end of the last k epochs
     membrane_weight: float | None = None  # weight of membrane pixels in the training BCE
+    base_loss: str = "bce"  # the data term: "bce" or "ce_dice" (BASE_LOSSES)
+    input_norm: str = "none"  # "none" or "zscore", per image and channel (INPUT_NORMS)
     topo_start_epoch: int = 0  # warm start: the topological term is on from this epoch (0-based)
     # epochs after which the run saves its state as a trunk that branches start from
     # (topobook.training.trunk); it does not change the run's numbers, so it is not in its identity
@@ -201,6 +218,8 @@ class TrainConfig:
                 "average_epochs must lie in [0, epochs]",
             ),
             (self.membrane_weight > 0, "membrane_weight must be > 0"),
+            (self.base_loss in BASE_LOSSES, f"base_loss must be one of {BASE_LOSSES}"),
+            (self.input_norm in INPUT_NORMS, f"input_norm must be one of {INPUT_NORMS}"),
             (0 <= self.topo_start_epoch < self.epochs, "topo_start_epoch must lie in [0, epochs)"),
             (0 < self.operating_point_step <= 0.5, "operating_point_step must lie in (0, 0.5]"),
             (

@@ -31,6 +31,7 @@ from tqdm import tqdm
 import topobook
 from topobook import tip
 from topobook.datasets import get_dataset
+from topobook.losses.soft_dice import soft_dice_loss
 from topobook.losses.topological import LossParts, training_loss
 from topobook.topology.persistence import diagrams
 from topobook.training.config import TrainConfig, code_hash
@@ -48,9 +49,29 @@ def noisy_image(image: np.ndarray, config: TrainConfig, slice_index: int) -> np.
     return image + config.tip_noise * rng.standard_normal(image.shape)
 
 
+def standardised(images: np.ndarray) -> np.ndarray:
+    """Each image of ``(N, H, W)`` or ``(N, C, H, W)`` standardised per channel over its own
+    pixels: mean 0 and SD 1 (a constant channel becomes 0, not a division by zero), float32.
+    The TopoMortar authors' per-image, per-channel z-score (``input_norm="zscore"``)."""
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"images must be (N, H, W) or (N, C, H, W), got shape {x.shape}")
+    mean = x.mean(axis=(-2, -1), keepdims=True)
+    sd = x.std(axis=(-2, -1), keepdims=True)
+    return ((x - mean) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+
 def network_inputs(images: np.ndarray, config: TrainConfig, slices) -> np.ndarray:
     """What the network sees: the images ``(N, H, W)``, their topological processing
-    ``(N, H, W)``, or both as two channels ``(N, 2, H, W)`` (``input_mode="raw+processed"``)."""
+    ``(N, H, W)``, or both as two channels ``(N, 2, H, W)`` (``input_mode="raw+processed"``);
+    standardised per image and channel where ``config.input_norm`` is ``"zscore"``
+    (:func:`standardised`)."""
+    if config.input_norm == "zscore":
+        return standardised(_topological_inputs(images, config, slices))
+    return _topological_inputs(images, config, slices)
+
+
+def _topological_inputs(images: np.ndarray, config: TrainConfig, slices) -> np.ndarray:
     if not config.uses_topo_input:
         return images
     out = []
@@ -104,19 +125,29 @@ def _loss_parts(
     switches the topological term off before ``config.topo_start_epoch``, in training and in
     validation alike, so that a run's first epochs are its baseline's
     (:mod:`topobook.training.trunk`). The BCE part weighs membrane pixels by
-    ``config.membrane_weight`` in training; validation (``validation=True``, or ``epoch`` None)
-    reports the plain BCE."""
+    ``config.membrane_weight`` in training, and ``base_loss="ce_dice"`` adds the soft Dice over
+    both classes to the training objective (:mod:`topobook.losses.soft_dice`); the ``bce``
+    field is the BCE alone, and validation (``validation=True``, or ``epoch`` None) reports
+    the plain BCE and its total without the Dice, so that the validation curve means the same
+    for every base loss."""
     term_on = config.uses_topo_loss and (epoch is None or epoch >= config.topo_start_epoch)
     if not term_on:
         parts = training_loss(logits, y, "none", 0.0)
     else:
         parts = training_loss(logits, y, config.loss, config.lam, **_term_options(config))
-    if epoch is None or validation or config.membrane_weight == 1.0:
+    plain_bce = epoch is None or validation or config.membrane_weight == 1.0
+    if plain_bce and config.base_loss == "bce":
         return parts
-    weight = torch.where(y > 0.5, 1.0, config.membrane_weight).to(logits.dtype)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight)
+    bce = parts.bce
+    if not plain_bce:
+        weight = torch.where(y > 0.5, 1.0, config.membrane_weight).to(logits.dtype)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight)
     lam = config.lam if term_on else 0.0
-    return LossParts(bce + lam * parts.topo, bce, parts.topo)
+    data = bce
+    if config.base_loss == "ce_dice" and not validation and epoch is not None:
+        # the authors' CE + Dice: the Dice half is part of the data term, not of the prior's
+        data = bce + soft_dice_loss(logits, y)
+    return LossParts(data + lam * parts.topo, bce, parts.topo)
 
 
 def _epoch_crops(sampler: PatchSampler, crops_per_slice: int):
