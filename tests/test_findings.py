@@ -229,6 +229,38 @@ def test_paired_tests_reject_or_test_equivalence():
         tmt.equivalence_margin("hd95", 10.0, 0.01, 0.1)
 
 
+def test_paired_tests_holm_runs_per_prior_so_eight_seeds_can_reach_alpha():
+    """Eight seeds all in favour: exact p = 2/256. Holm over one prior's four metrics gives
+    4 x 2/256 = 0.031 (a verdict); over two priors' eight it would give 0.0625 (none)."""
+    per_seed = _topomortar(8, {"dice": 0.02})
+    per_seed["skeleton_recall"] = per_seed["cldice"]
+    by_prior = tmt.paired_tests(per_seed, "baseline", dice_margin=0.01, betti_margin=0.2)
+    whole = tmt.paired_tests(per_seed, "baseline", dice_margin=0.01, betti_margin=0.2,
+                             family="table")
+    for table, reachable, rejected in ((by_prior, 4 * 2 / 256, True),
+                                       (whole, 8 * 2 / 256, False)):
+        dice = table[table["metric"] == "dice"]
+        assert len(dice) == 2 and (dice["rejected"] == rejected).all()
+        assert dice["smallest_reachable_p"].tolist() == pytest.approx([reachable] * 2)
+        assert dice["p_holm"].tolist() == pytest.approx([reachable] * 2)
+    with pytest.raises(ValueError, match="family must be one of"):
+        tmt.paired_tests(per_seed, "baseline", 0.01, 0.2, family="metric")
+    with pytest.raises(ValueError, match="baseline run"):
+        tmt.paired_tests(per_seed, "plain", 0.01, 0.2)
+
+
+def test_paired_difference_sds_pair_by_seed():
+    per_seed = {"baseline": {0: {"dice": 0.9}, 1: {"dice": 0.8}, 2: {"dice": 0.7}},
+                "prior": {0: {"dice": 0.91}, 1: {"dice": 0.83}, 2: {"dice": 0.70}, 5: {"dice": 0}}}
+    sds = tmt.paired_difference_sds(per_seed, keys=("dice",))
+    assert sds["prior"]["dice"] == pytest.approx(np.std([0.01, 0.03, 0.0], ddof=1))
+    one = tmt.paired_difference_sds({"baseline": per_seed["baseline"],
+                                     "prior": {0: {"dice": 1.0}}}, keys=("dice",))
+    assert math.isnan(one["prior"]["dice"])
+    record = tmt.load_from_scratch_record()
+    assert set(record["arms"]["baseline"]["seeds"]) == {0, 1, 2}
+
+
 class _Config:
     def __init__(self, seed: int, lam: float = 0.0):
         self.seed, self.lam = seed, lam

@@ -47,7 +47,7 @@ BASE: dict = {
 # rung -> (label, the fields changed from BASE); 128 x 128 crops at one crop per image and
 # epoch train on twice the pixels of two 64 x 64 crops (the whole-image budget is out of reach)
 RUNGS: dict[str, tuple[str, dict]] = {
-    "bce_raw_64": ("BCE, raw RGB, 64² crops (the book's first)", {}),
+    "bce_raw_64": ("BCE, raw RGB, 64² (the first)", {}),
     "ce_dice": ("+ CE + Dice", {"base_loss": "ce_dice"}),
     "zscore": ("+ z-score per image", {"input_norm": "zscore"}),
     "crop_128": ("+ 128² crops", {"patch_size": 128, "crops_per_slice": 1}),
@@ -57,7 +57,7 @@ RUNGS: dict[str, tuple[str, dict]] = {
         {"base_loss": "ce_dice", "input_norm": "zscore", "patch_size": 128, "crops_per_slice": 1},
     ),
     "together_longer": (
-        "all three, 1.5 × the steps",
+        "all three, 1.5 × steps",
         {"base_loss": "ce_dice", "input_norm": "zscore", "patch_size": 128, "crops_per_slice": 1,
          "epochs": 60, "average_epochs": 15},
     ),

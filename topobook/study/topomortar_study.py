@@ -42,9 +42,11 @@ ARMS: dict[str, dict] = {
 # The parameters that make a page one of chapter 8 (book/build.py plans its runs with
 # chapter_runs), and those that only change how the page shows its runs.
 PAGE_PARAMETERS = ("arms", "seeds", "results_dir")
-PAGE_ONLY_PARAMETERS = ("workers", "progress", "dice_margin", "betti_margin")
+PAGE_ONLY_PARAMETERS = ("workers", "progress", "dice_margin", "betti_margin", "train_ladder")
 DICE_TOLERANCE = 0.02  # select_lambda: a λ may cost at most this much validation Dice
 SELECTION_METRIC = "betti1_error"  # select_lambda: the validation score a λ must lower
+# the headline metrics of the chapter's tables and tests (HEADLINE gives their direction)
+HEADLINE_KEYS = ("betti0_error", "betti1_error", "cldice", "dice")
 
 
 # ------------------------------------------------------------------------- chapter 8's runs
@@ -181,8 +183,15 @@ def chapter_plan(parameters: dict) -> dict:
 
 def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
     """The training runs chapter 8's parameters ask for now, ``(out_dir, config)`` (see
-    :func:`chapter_plan`: until a prior's sweep is finished, only its sweep runs)."""
-    return chapter_plan(parameters)["jobs"]
+    :func:`chapter_plan`: until a prior's sweep is finished, only its sweep runs), and the
+    baseline ladder's runs (:func:`topobook.study.topomortar_ladder.ladder_runs`) where
+    ``train_ladder`` is true."""
+    jobs = chapter_plan(parameters)["jobs"]
+    if parameters.get("train_ladder"):
+        from topobook.study.topomortar_ladder import ladder_runs
+
+        jobs = jobs + ladder_runs(parameters["results_dir"])
+    return jobs
 
 
 def train_chapter_runs(parameters: dict, workers: int | None = None, progress: bool = True):
@@ -207,8 +216,9 @@ def load_run(out_dir) -> dict:
 
 # ---------------------------------------------------------------------------- chapter tables
 
-# The authors' loss that plays each arm (None: they could not run it); their baseline is
-# CE + Dice where ours is the BCE alone (chapter 8 states the differences).
+# The authors' loss that plays each arm (None: not in their published table); both baselines
+# are CE + Dice, but their priors are trained from scratch with their own compositions (chapter
+# 8 states the differences).
 AUTHORS_LOSS = {
     "baseline": "CEDiceLoss",
     "topo_loss": "TopoLoss",
@@ -245,6 +255,43 @@ def published_per_seed_means(ids, size: str = "large") -> dict[str, dict[int, di
 
 
 
+FROM_SCRATCH_RECORD = Path(__file__).with_name("topomortar_from_scratch_record.yml")
+
+
+def load_from_scratch_record(path=FROM_SCRATCH_RECORD) -> dict:
+    """The committed record of chapter 8's first, from-scratch design (its runs' per-seed test
+    means, the commit and machine that trained them): ``{"arms": {arm: {"lam": λ, "seeds":
+    {seed: {metric: mean}}}}, ...}``. Numbers from training on that machine, read, never
+    recomputed; a clear error when the file lacks a part."""
+    import yaml
+
+    record = yaml.safe_load(Path(path).read_text())
+    missing = sorted({"design", "commit", "machine", "arms", "test_images"} - set(record or {}))
+    if missing or "baseline" not in record.get("arms", {}):
+        raise ValueError(f"{path} lacks {missing or ['the baseline arm']}")
+    return record
+
+
+def paired_difference_sds(
+    per_seed: dict[str, dict[int, dict]], baseline: str = "baseline", keys=tuple(HEADLINE_KEYS)
+) -> dict[str, dict[str, float]]:
+    """``{arm: {metric: SD}}``: the SD (ddof 1) over seeds of ``arm - baseline`` for each metric
+    of ``keys``, paired by seed (the seeds both have; NaN with fewer than 2 pairs). The SD a
+    paired test's power rests on: a design whose arms share their noise makes it smaller."""
+    if baseline not in per_seed:
+        raise ValueError(f"no baseline arm {baseline!r} among {sorted(per_seed)}")
+    out = {}
+    for arm, seeds in per_seed.items():
+        if arm == baseline:
+            continue
+        shared = sorted(set(seeds) & set(per_seed[baseline]))
+        out[arm] = {}
+        for key in keys:
+            d = np.array([seeds[s][key] - per_seed[baseline][s][key] for s in shared], float)
+            out[arm][key] = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
+    return out
+
+
 # ---------------------------------------------------------------------------- chapter verdicts
 
 # The headline metrics of chapter 8's paired tests: name -> True when higher is better.
@@ -270,20 +317,42 @@ def equivalence_margin(metric: str, baseline_mean: float, dice_margin: float,
     return float(dice_margin if HEADLINE[metric] else betti_margin * baseline_mean)
 
 
+FAMILIES = ("prior", "table")  # paired_tests: Holm within each prior's metrics, or the table's
+
+
 def paired_tests(per_seed: dict[str, dict[int, dict]], baseline: str, dice_margin: float,
-                 betti_margin: float, alpha: float = 0.05):
+                 betti_margin: float, alpha: float = 0.05, family: str = "prior"):
     """Chapter 8's Table 8.3: every arm of ``per_seed`` (``{arm: {seed: {metric: value}}}``, as
     :func:`per_seed_means` gives) against ``baseline`` on the :data:`HEADLINE` metrics, paired by
-    seed, exact sign-flip tests with Holm over the whole family
-    (:func:`topobook.study.stats.compare_with_baseline`); for each comparison that is not
-    rejected, a TOST (paired t, level ``alpha``) at the margin of :func:`equivalence_margin`.
-    The table of ``compare_with_baseline`` with three more columns: ``margin`` (δ, for every
-    comparison), ``equivalent`` (bool, None where rejected) and ``TOST`` (the same in words:
-    ``"equivalent, ±δ"``, ``"not shown, ±δ"`` or ``""``)."""
+    seed, exact sign-flip tests with Holm's correction
+    (:func:`topobook.study.stats.compare_with_baseline`) over each prior's four metrics
+    (``family="prior"``, the default: each prior is its own question, with its own family-wise
+    error rate) or over the whole table (``family="table"``: every prior x metric); for each
+    comparison that is not rejected, a TOST (paired t, level ``alpha``) at the margin of
+    :func:`equivalence_margin`. The table of ``compare_with_baseline`` (its
+    ``smallest_reachable_p`` for the family chosen) with three more columns: ``margin`` (δ,
+    for every comparison), ``equivalent`` (bool, None where rejected) and ``TOST`` (the same in
+    words: ``"equivalent, ±δ"``, ``"not shown, ±δ"`` or ``""``)."""
+    import pandas as pd
+
     from topobook.study import stats
     from topobook.study.tables import significant
 
-    table = stats.compare_with_baseline(per_seed, baseline, HEADLINE, alpha=alpha)
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if family == "table":
+        table = stats.compare_with_baseline(per_seed, baseline, HEADLINE, alpha=alpha)
+    else:
+        if baseline not in per_seed:
+            raise ValueError(f"baseline run {baseline!r} not among {sorted(per_seed)}")
+        parts = [
+            stats.compare_with_baseline(
+                {baseline: per_seed[baseline], arm: seeds}, baseline, HEADLINE, alpha=alpha
+            )
+            for arm, seeds in per_seed.items()
+            if arm != baseline
+        ]
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     margins, equivalent, words = [], [], []
     for _, row in table.iterrows():
         base = float(np.mean([s[row["metric"]] for s in per_seed[baseline].values()]))
