@@ -135,18 +135,18 @@ def _loss_parts(
         parts = training_loss(logits, y, "none", 0.0)
     else:
         parts = training_loss(logits, y, config.loss, config.lam, **_term_options(config))
-    plain_bce = epoch is None or validation or config.membrane_weight == 1.0
-    if plain_bce and config.base_loss == "bce":
+    training = epoch is not None and not validation
+    if not training or (config.membrane_weight == 1.0 and config.base_loss == "bce"):
         return parts
     bce = parts.bce
-    if not plain_bce:
+    if config.membrane_weight != 1.0:
         weight = torch.where(y > 0.5, 1.0, config.membrane_weight).to(logits.dtype)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight)
-    lam = config.lam if term_on else 0.0
     data = bce
-    if config.base_loss == "ce_dice" and not validation and epoch is not None:
+    if config.base_loss == "ce_dice":
         # the authors' CE + Dice: the Dice half is part of the data term, not of the prior's
         data = bce + soft_dice_loss(logits, y)
+    lam = config.lam if term_on else 0.0
     return LossParts(data + lam * parts.topo, bce, parts.topo)
 
 
