@@ -377,17 +377,14 @@ def branched_answers(outcome: dict, alpha: float | None = None):
     decision (chapter 7's Table 7.17)."""
     import pandas as pd
 
-    from topobook.metrics.evaluation import METRICS
     from topobook.study import branched_study as bs
-    from topobook.study.tables import THRESHOLD_ONLY_METRICS
 
     spec = bs.load_registration()
     alpha = float(spec["analysis"]["alpha"]) if alpha is None else alpha
     main = pd.DataFrame(outcome["primary"])
     if main.empty:
         raise ValueError("the second study's outcome holds no primary comparison")
-    known = {**METRICS, **THRESHOLD_ONLY_METRICS}
-    directions = {m: known[m] for m in spec["endpoints"]["primary"]}
+    directions = {m: higher_is_better(m) for m in spec["endpoints"]["primary"]}
     return primary_family_answers(main, "the second registration (chapter 7)", directions,
                                   alpha)
 
