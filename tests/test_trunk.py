@@ -128,3 +128,13 @@ def test_trunks_are_kept_in_the_results_folder_and_never_above_the_callers_folde
     # a folder outside the <results>/<run>/seed<k> layout: its trunks stay beside it
     assert default_trunk_dir(tmp_path / "my_run") == tmp_path.resolve() / TRUNK_FOLDER
     assert default_trunk_dir(tmp_path / "seedling") == tmp_path.resolve() / TRUNK_FOLDER
+
+
+def test_own_train_seconds_leaves_out_a_loaded_trunk_only():
+    from topobook.training.trunk import own_train_seconds
+
+    assert own_train_seconds({"train_seconds": 100.0, "trunk": None}) == 100.0
+    assert own_train_seconds(
+        {"train_seconds": 100.0, "trunk": {"seconds": 70.0, "loaded": True}}) == 30.0
+    assert own_train_seconds(
+        {"train_seconds": 100.0, "trunk": {"seconds": 70.0, "loaded": False}}) == 100.0

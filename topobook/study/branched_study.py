@@ -34,6 +34,7 @@ import numpy as np
 
 from topobook.study.confirmatory import PRIORS, lambda_label, load_run, prior_of, study_seeds
 from topobook.training.config import TrainConfig
+from topobook.training.trunk import own_train_seconds
 
 # ISBI 2012 slices 0-29. A one-slice guard between training and validation slices (neighbours
 # in the stack are nearly alike); the validation slices touch the evaluation block.
@@ -152,11 +153,8 @@ def run_readings(out_dir: str | Path) -> dict:
         operating_point["validation_scores"]["betti_8conn_thinned"])
     history = result["history"][-int(result["config"]["average_epochs"] or 1):]
     row["val_bce"] = float(np.mean([h["val_bce"] for h in history]))
-    trunk = result.get("trunk") or {}
-    row["trunk_loaded"] = bool(trunk.get("loaded", False))
-    row["train_seconds"] = float(result["train_seconds"]) - float(
-        trunk.get("seconds", 0.0) if trunk.get("loaded") else 0.0
-    )
+    row["trunk_loaded"] = bool((result.get("trunk") or {}).get("loaded", False))
+    row["train_seconds"] = own_train_seconds(result)
     return row
 
 

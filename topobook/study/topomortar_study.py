@@ -45,8 +45,6 @@ PAGE_PARAMETERS = ("arms", "seeds", "results_dir")
 PAGE_ONLY_PARAMETERS = ("workers", "progress", "dice_margin", "betti_margin", "train_ladder")
 DICE_TOLERANCE = 0.02  # select_lambda: a λ may cost at most this much validation Dice
 SELECTION_METRIC = "betti1_error"  # select_lambda: the validation score a λ must lower
-# the headline metrics of the chapter's tables and tests (HEADLINE gives their direction)
-HEADLINE_KEYS = ("betti0_error", "betti1_error", "cldice", "dice")
 
 
 # ------------------------------------------------------------------------- chapter 8's runs
@@ -273,11 +271,13 @@ def load_from_scratch_record(path=FROM_SCRATCH_RECORD) -> dict:
 
 
 def paired_difference_sds(
-    per_seed: dict[str, dict[int, dict]], baseline: str = "baseline", keys=tuple(HEADLINE_KEYS)
+    per_seed: dict[str, dict[int, dict]], baseline: str = "baseline", keys=None
 ) -> dict[str, dict[str, float]]:
     """``{arm: {metric: SD}}``: the SD (ddof 1) over seeds of ``arm - baseline`` for each metric
-    of ``keys``, paired by seed (the seeds both have; NaN with fewer than 2 pairs). The SD a
-    paired test's power rests on: a design whose arms share their noise makes it smaller."""
+    of ``keys`` (default the :data:`HEADLINE` metrics), paired by seed (the seeds both have; NaN
+    with fewer than 2 pairs). The SD a paired test's power rests on: a design whose arms share
+    their noise makes it smaller."""
+    keys = tuple(HEADLINE) if keys is None else tuple(keys)
     if baseline not in per_seed:
         raise ValueError(f"no baseline arm {baseline!r} among {sorted(per_seed)}")
     out = {}

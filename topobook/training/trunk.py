@@ -34,6 +34,15 @@ TRUNK_STRATEGY = {"topo_loss": "baseline", "topo_loss+topo_input": "topo_input"}
 TRUNK_FOLDER = "_trunks"  # beside the run folders of a results directory; never a run's name
 
 
+def own_train_seconds(result: dict) -> float:
+    """The training seconds a finished run spent itself (``result``: its ``metrics.json``): its
+    ``train_seconds`` less those of the trunk it loaded (a branch that trained its own trunk, or
+    a run that is no branch, keeps them all)."""
+    trunk = result.get("trunk") or {}
+    loaded = float(trunk.get("seconds", 0.0)) if trunk.get("loaded") else 0.0
+    return float(result["train_seconds"]) - loaded
+
+
 def trunk_identity(config: TrainConfig) -> dict:
     """What two runs must share for one's state at the end of an epoch to be the other's: every
     setting of :meth:`TrainConfig.identity` but the topological term's, the strategy mapped to
