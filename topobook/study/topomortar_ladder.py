@@ -177,19 +177,23 @@ def load_outcome(path=OUTCOME_FILE) -> dict:
     return outcome
 
 
+def ladder_results(results_dir) -> dict[str, list[dict]]:
+    """``{rung: [metrics.json of each seed]}`` of the finished ladder runs of ``results_dir``
+    (:func:`ladder_runs`); a ``FileNotFoundError`` names the first unfinished run."""
+    from topobook.study.topomortar_study import load_run
+
+    by_rung: dict[str, list[dict]] = {}
+    for out_dir, _ in ladder_runs(results_dir):
+        by_rung.setdefault(out_dir.parent.name, []).append(load_run(out_dir))
+    return by_rung
+
+
 def write_outcome(results_dir, commit: str, date: str, path=OUTCOME_FILE) -> dict:
     """Summarise the finished ladder runs of ``results_dir`` (:func:`ladder_runs`) with
     :func:`rung_summary` and :func:`choose_rung`, and write them to ``path`` with the ``commit``
     that trained them, the ``date`` and the machine of the first run's record. Returns the
     outcome. A ``FileNotFoundError`` names the first unfinished run."""
-    import json
-
-    by_rung: dict[str, list[dict]] = {}
-    for out_dir, _ in ladder_runs(results_dir):
-        metrics = out_dir / "metrics.json"
-        if not metrics.exists():
-            raise FileNotFoundError(f"{metrics} does not exist: train the ladder first")
-        by_rung.setdefault(out_dir.parent.name, []).append(json.loads(metrics.read_text()))
+    by_rung = ladder_results(results_dir)
     summary = rung_summary(by_rung)
     chosen, reason = choose_rung(summary)
     uncapped, uncapped_reason = choose_rung(summary, max_cpu_minutes=None)
