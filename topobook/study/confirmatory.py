@@ -19,12 +19,12 @@ test, the margins and the power calculation that fixed the number of seeds.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from topobook.training.config import TrainConfig
+from topobook.training.run import load_run
 
 # One-slice guard bands between the parts of each fold (ISBI 2012 slices 0-29).
 FOLDS: dict[str, dict[str, tuple[int, ...]]] = {
@@ -99,14 +99,6 @@ def _check_seeds(seeds) -> None:
     seeds = list(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list without repeats, got {seeds}")
-
-
-def load_run(out_dir: str | Path) -> dict:
-    """The ``metrics.json`` of one finished run (a clear error when it is not finished)."""
-    path = Path(out_dir) / "metrics.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: train the run first (book/build.py)")
-    return json.loads(path.read_text())
 
 
 # ------------------------------------------------------------------------------- the λ pilot

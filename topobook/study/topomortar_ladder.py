@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 from topobook.training.config import TrainConfig
+from topobook.training.run import load_run
 
 # The first TopoMortar baseline of the book (chapter 8's parameters before the ladder).
 BASE: dict = {
@@ -179,9 +180,8 @@ def load_outcome(path=OUTCOME_FILE) -> dict:
 
 def ladder_results(results_dir) -> dict[str, list[dict]]:
     """``{rung: [metrics.json of each seed]}`` of the finished ladder runs of ``results_dir``
-    (:func:`ladder_runs`); a ``FileNotFoundError`` names the first unfinished run."""
-    from topobook.study.topomortar_study import load_run
-
+    (:func:`ladder_runs`, read with :func:`topobook.training.run.load_run`); a
+    ``FileNotFoundError`` names the first unfinished run."""
     by_rung: dict[str, list[dict]] = {}
     for out_dir, _ in ladder_runs(results_dir):
         by_rung.setdefault(out_dir.parent.name, []).append(load_run(out_dir))

@@ -27,7 +27,7 @@ from topobook.datasets.topomortar import load_published_results
 from topobook.metrics.topomortar_metrics import SCORE_KEYS
 from topobook.training.config import TrainConfig
 from topobook.training.jobs import run_jobs
-from topobook.training.run import finished_result
+from topobook.training.run import finished_result, load_run
 
 # The arms of chapter 8: name -> the TrainConfig fields that make it (lam added by the sweep).
 ARMS: dict[str, dict] = {
@@ -202,14 +202,6 @@ def train_chapter_runs(parameters: dict, workers: int | None = None, progress: b
     if runs["pending"]:
         raise RuntimeError(f"the sweeps of {runs['pending']} did not finish")
     return runs
-
-
-def load_run(out_dir) -> dict:
-    """The ``metrics.json`` of one finished run."""
-    path = Path(out_dir) / "metrics.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: train the run first")
-    return json.loads(path.read_text())
 
 
 # ---------------------------------------------------------------------------- chapter tables

@@ -666,6 +666,15 @@ def run_job(config: dict | TrainConfig, out_dir: str | Path) -> dict:
     }
 
 
+def load_run(out_dir: str | Path) -> dict:
+    """The ``metrics.json`` of the finished run in ``out_dir``; a ``FileNotFoundError`` naming the
+    file when the run is not finished."""
+    path = Path(out_dir) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: train the run first (book/build.py)")
+    return json.loads(path.read_text())
+
+
 def load_results(results_dir: str | Path) -> list[dict]:
     """Every finished run under ``results_dir`` (``<run>/seed<k>/metrics.json``), with its run
     name under ``"run"``."""
