@@ -326,12 +326,13 @@ def study_runs(
 
 def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
     """Every training run of chapter 7, from the page's parameters: ``results_dir``,
-    ``pilot_seeds``, ``pilot_lam_grid``, ``overrides`` (:class:`TrainConfig` fields for every
-    run: the CI profile's small sizes; empty in the book), ``rerun_study`` (``False``, the
-    default build: the λ pilot only, the study's outcome is read from :data:`RECORD`; ``True``:
-    the registered study's runs too) and ``seeds_per_fold`` (``None``: the pre-registered
-    number). The page and ``book/build.py`` both call it, so the runs the build trains are the
-    runs the page loads."""
+    ``pilot_seeds`` (empty, the default build: no pilot run, the page reads the registered
+    pilot from :data:`RECORD`), ``pilot_lam_grid``, ``overrides`` (:class:`TrainConfig` fields
+    for every run: the CI profile's small sizes; empty in the book), ``rerun_study`` (``False``,
+    the default build: the study's outcome is read from :data:`RECORD`; ``True``: the
+    registered study's runs too) and ``seeds_per_fold`` (``None``: the pre-registered number).
+    The page and ``book/build.py`` both call it, so the runs the build trains are the runs the
+    page loads."""
     values = {k: v for k, v in parameters.items() if k not in PAGE_ONLY_PARAMETERS}
     expected = {"results_dir", "pilot_seeds", "pilot_lam_grid", "seeds_per_fold", "overrides",
                 "rerun_study"}
@@ -341,8 +342,9 @@ def chapter_runs(parameters: dict) -> list[tuple[Path, TrainConfig]]:
     if not isinstance(values["rerun_study"], bool):
         raise ValueError(f"rerun_study must be True or False, got {values['rerun_study']!r}")
     overrides = values["overrides"] or {}
-    runs = pilot_runs(values["results_dir"], values["pilot_seeds"], values["pilot_lam_grid"],
-                      overrides)
+    # no pilot seeds: the first registration's pilot is read from its record, not retrained
+    runs = (pilot_runs(values["results_dir"], values["pilot_seeds"], values["pilot_lam_grid"],
+                       overrides) if list(values["pilot_seeds"] or []) else [])
     if values["rerun_study"]:
         runs += study_runs(values["results_dir"], load_preregistration(),
                            values["seeds_per_fold"], overrides)
