@@ -6,6 +6,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# One thread per process for torch's and the BLAS's pools: the suite already runs a process per
+# core (pytest-xdist), and the small book's build beside it trains in 2 more and executes 2 pages
+# at once; pools of one thread per core each would oversubscribe the cores and spin. Set before
+# any test module imports torch (which reads them once); a variable already set is kept.
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 # The oracles module lives beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
 
