@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,8 @@ from scipy import stats as sps
 from topobook.study import confirmatory as cs
 from topobook.study import confirmatory_analysis as ca
 from topobook.study import stats
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_folds_have_guard_bands_and_disjoint_parts():
@@ -145,8 +149,19 @@ def test_chapter_runs_checks_its_parameters(tmp_path):
     spec = cs.load_preregistration()
     assert len(runs) == 2 + len(spec["arms"]) * len(spec["folds"])
     assert all(c.epochs == 2 for _, c in runs)
-    # the default build: the pilot only, the study's outcome is read from the record
-    assert len(cs.chapter_runs({**values, "rerun_study": False})) == 2
+    assert len(cs.chapter_runs({**values, "rerun_study": False})) == 2  # the pilot only
+    # the default build: no pilot seeds and no rerun, the whole registration read from the record
+    assert cs.chapter_runs({**values, "pilot_seeds": [], "rerun_study": False}) == []
+    study_only = cs.chapter_runs({**values, "pilot_seeds": []})
+    assert len(study_only) == len(spec["arms"]) * len(spec["folds"])
+    assert all("/study/" in str(out) for out, _ in study_only)
+    # the book's defaults: chapter 7's parameters cell and the full profile agree on it
+    sys.path.insert(0, str(ROOT / "book"))
+    import build
+    page = next(p for stage in build.plan("full") for p in stage if p["name"] == "07_confirmatory")
+    assert page["parameters"]["pilot_seeds"] == [] and page["parameters"]["branched_study"]
+    defaults = build.default_parameters(ROOT / "notebooks" / "07_confirmatory.ipynb")
+    assert defaults["pilot_seeds"] == [] and defaults["branched_study"] is True
     with pytest.raises(ValueError, match="rerun_study"):
         cs.chapter_runs({**values, "rerun_study": "yes"})
     with pytest.raises(ValueError, match="unknown"):
