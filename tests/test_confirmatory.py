@@ -283,6 +283,26 @@ def test_smallest_margin_is_the_first_powered_grid_value():
         cs.smallest_margin(0.0, n, 0.001)
 
 
+@pytest.mark.parametrize("sd, per_fold, step", [(0.03, 4, 0.01), (0.05, 5, 0.01),
+                                                 (1.7, 6, 0.5), (42.1, 12, 5.0)])
+def test_smallest_margin_agrees_with_a_walk_over_the_grid(sd, per_fold, step):
+    """The oracle is the definition walked step by step: the first grid margin whose seed
+    search (:func:`cs.seeds_needed`, both tests) needs at most ``per_fold`` seeds per fold."""
+    k = 1
+    while cs.seeds_needed(sd, k * step, 2, 4, 0.8, 0.05) > per_fold:
+        k += 1
+    assert k > 1  # the walk passes grid values that are not powered
+    assert cs.smallest_margin(sd, per_fold, step) == pytest.approx(k * step)
+
+
+def test_smallest_margin_says_when_the_seeds_cannot_reach_the_level():
+    """3 seeds in each of 2 folds: the exact sign-flip test's smallest p, 2 / 2**6, is above
+    0.05 / 4, so no margin is powered; an error says so instead of an endless search."""
+    with pytest.raises(ValueError, match="3 seed.*cannot reach the level"):
+        cs.smallest_margin(0.03, 3, 0.01)
+    assert cs.smallest_margin(0.03, 4, 0.01) > 0  # 8 pairs: 2 / 2**8 is below it
+
+
 # ------------------------------------------------------------------ the registration's record
 
 

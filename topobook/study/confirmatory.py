@@ -409,11 +409,25 @@ def smallest_margin(sd: float, per_fold: int, step: float, folds: int = 2, famil
     """The smallest margin on the grid ``step, 2 step, ...`` that ``per_fold`` seeds per fold
     power (:func:`seeds_needed` <= ``per_fold``): the minimum detectable effect of a design
     whose number of seeds is fixed by its budget."""
+    from topobook.study import stats
+
     if not (sd > 0 and step > 0 and per_fold >= 1):
         raise ValueError("sd and step must be positive and per_fold >= 1")
+    common = {"folds": folds, "alpha": alpha, "family_size": family}
+    if stats.smallest_p_value(per_fold * folds) > alpha / family:
+        raise ValueError(
+            f"{per_fold} seed(s) per fold in {folds} folds cannot reach the level "
+            f"{alpha}/{family} at all (the sign-flip test's smallest p is "
+            f"{stats.smallest_p_value(per_fold * folds):.3g}): no margin is powered; use more "
+            "seeds")
 
     def powered(k: int) -> bool:
-        return seeds_needed(sd, k * step, folds, family, target, alpha) <= per_fold
+        # seeds_needed(...) <= per_fold, read at per_fold alone: both powers grow with the seeds
+        # (the premise of the seed search in stats), so the search's answer is at most per_fold
+        # exactly when per_fold already reaches the target (one TOST integral, not a search's)
+        margin = k * step
+        return (stats.paired_power(sd, margin, per_fold, **common)["power"] >= target
+                and stats.tost_power(sd, margin, per_fold, **common) >= target)
 
     # The seeds needed fall as the margin grows, so the first powered grid value is found by
     # doubling, then bisection (a step-by-step walk takes minutes when sd is many steps wide).
