@@ -10,6 +10,10 @@ TORCH_VERSION := 2.13.0
 # Linux machine with the public PyPI, `pip install torch==2.13.0` fetches the CUDA build (several
 # GB); `make book TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the CPU-only wheel.
 TORCH_INDEX ?=
+# --no-compile: pip leaves the byte-compiling of every installed module (torch alone has
+# thousands) to Python, which compiles only what is imported, once (measured on 2 cores: the
+# install took 54 s less, 122 s -> 68 s)
+PIP_FLAGS := --quiet --no-compile
 # Training jobs: WORKERS processes (empty: one per core, or per GPU), or an existing Dask cluster.
 WORKERS ?=
 SCHEDULER ?= $(TOPOBOOK_SCHEDULER)
@@ -21,8 +25,8 @@ PROFILE ?= full
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install --quiet -e ".[book,dev]"
+	$(PY) -m pip install $(PIP_FLAGS) torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install $(PIP_FLAGS) -e ".[book,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topobook)" >/dev/null
 	touch $@
 
