@@ -168,7 +168,7 @@ SETTLE = """(async () => {
   await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
   return true;
 })()"""
-# px by which the page is wider than the window (at the phone's width, after a resize)
+# px by which the page is wider than the window (read at the phone's width)
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
@@ -356,6 +356,15 @@ class Chromium:
             raise RuntimeError(f"{expression[:60]!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def load(self, session: str, page: Path, width: int) -> None:
+        """Load ``page`` in a window ``width`` x 1600 px and wait until it has settled (the
+        load event, then :data:`SETTLE`)."""
+        self.command("Emulation.setDeviceMetricsOverride", session, width=width, height=1600,
+                     deviceScaleFactor=1, mobile=False)
+        self.command("Page.navigate", session, url=page.as_uri())
+        self.wait_for("Page.loadEventFired", session)
+        self.evaluate(session, SETTLE)
+
     def screenshot(self, session: str, path: Path) -> None:
         data = self.command("Page.captureScreenshot", session, format="png")["data"]
         path.write_bytes(base64.b64decode(data))
@@ -382,21 +391,13 @@ class Chromium:
             session = self.command("Target.attachToTarget", targetId=target,
                                    flatten=True)["sessionId"]
             self.command("Page.enable", session)
-            self.command("Emulation.setDeviceMetricsOverride", session, width=1280,
-                         height=1600, deviceScaleFactor=1, mobile=False)
-            self.command("Page.navigate", session, url=measured.as_uri())
-            self.wait_for("Page.loadEventFired", session)
-            self.evaluate(session, SETTLE)
+            self.load(session, measured, width=1280)
             self.evaluate(session, "window.__measure && window.__measure()")
             dom = self.evaluate(session, "document.documentElement.outerHTML")
             self.screenshot(session, shots / f"{page.stem}.png")
             # a phone: the same page loaded again in a narrow window (loaded, not resized: the
             # theme lays some elements out once, on load)
-            self.command("Emulation.setDeviceMetricsOverride", session, width=NARROW,
-                         height=1600, deviceScaleFactor=1, mobile=False)
-            self.command("Page.navigate", session, url=measured.as_uri())
-            self.wait_for("Page.loadEventFired", session)
-            self.evaluate(session, SETTLE)
+            self.load(session, measured, width=NARROW)
             narrow_overflow = self.evaluate(session, OVERFLOW)
             self.screenshot(session, shots / f"{page.stem}.{NARROW}px.png")
         finally:

@@ -414,12 +414,12 @@ def smallest_margin(sd: float, per_fold: int, step: float, folds: int = 2, famil
     if not (sd > 0 and step > 0 and per_fold >= 1):
         raise ValueError("sd and step must be positive and per_fold >= 1")
     common = {"folds": folds, "alpha": alpha, "family_size": family}
-    if stats.smallest_p_value(per_fold * folds) > alpha / family:
+    smallest_p = stats.smallest_p_value(per_fold * folds)
+    if smallest_p > alpha / family:  # paired_power is then 0 whatever the margin
         raise ValueError(
             f"{per_fold} seed(s) per fold in {folds} folds cannot reach the level "
-            f"{alpha}/{family} at all (the sign-flip test's smallest p is "
-            f"{stats.smallest_p_value(per_fold * folds):.3g}): no margin is powered; use more "
-            "seeds")
+            f"{alpha}/{family} at all (the sign-flip test's smallest p is {smallest_p:.3g}): "
+            "no margin is powered; use more seeds")
 
     def powered(k: int) -> bool:
         # seeds_needed(...) <= per_fold, read at per_fold alone: both powers grow with the seeds
